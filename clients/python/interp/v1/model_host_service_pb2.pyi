@@ -1,0 +1,266 @@
+from interp.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModelSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_SOURCE_UNSPECIFIED: _ClassVar[ModelSource]
+    MODEL_SOURCE_BUILTIN: _ClassVar[ModelSource]
+    MODEL_SOURCE_LOCAL_DIRECTORY: _ClassVar[ModelSource]
+    MODEL_SOURCE_HUB: _ClassVar[ModelSource]
+MODEL_SOURCE_UNSPECIFIED: ModelSource
+MODEL_SOURCE_BUILTIN: ModelSource
+MODEL_SOURCE_LOCAL_DIRECTORY: ModelSource
+MODEL_SOURCE_HUB: ModelSource
+
+class ModelSummary(_message.Message):
+    __slots__ = ("name", "source", "loaded", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    source: ModelSource
+    loaded: bool
+    description: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[_Union[ModelSource, str]] = ..., loaded: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelSummary]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelSummary, _Mapping]]] = ...) -> None: ...
+
+class HookSite(_message.Message):
+    __slots__ = ("name", "dim_names", "intervenable", "has_heads")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIM_NAMES_FIELD_NUMBER: _ClassVar[int]
+    INTERVENABLE_FIELD_NUMBER: _ClassVar[int]
+    HAS_HEADS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dim_names: _containers.RepeatedScalarFieldContainer[str]
+    intervenable: bool
+    has_heads: bool
+    def __init__(self, name: _Optional[str] = ..., dim_names: _Optional[_Iterable[str]] = ..., intervenable: _Optional[bool] = ..., has_heads: _Optional[bool] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "family", "architecture", "causal", "num_layers", "num_heads", "num_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_tokens", "num_parameters", "has_lm_head", "hook_sites", "source")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    CAUSAL_FIELD_NUMBER: _ClassVar[int]
+    NUM_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    NUM_HEADS_FIELD_NUMBER: _ClassVar[int]
+    NUM_KV_HEADS_FIELD_NUMBER: _ClassVar[int]
+    D_MODEL_FIELD_NUMBER: _ClassVar[int]
+    D_HEAD_FIELD_NUMBER: _ClassVar[int]
+    D_MLP_FIELD_NUMBER: _ClassVar[int]
+    VOCAB_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    NUM_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    HAS_LM_HEAD_FIELD_NUMBER: _ClassVar[int]
+    HOOK_SITES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    family: str
+    architecture: str
+    causal: bool
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int
+    vocab_size: int
+    max_tokens: int
+    num_parameters: int
+    has_lm_head: bool
+    hook_sites: _containers.RepeatedCompositeFieldContainer[HookSite]
+    source: ModelSource
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., architecture: _Optional[str] = ..., causal: _Optional[bool] = ..., num_layers: _Optional[int] = ..., num_heads: _Optional[int] = ..., num_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_tokens: _Optional[int] = ..., num_parameters: _Optional[int] = ..., has_lm_head: _Optional[bool] = ..., hook_sites: _Optional[_Iterable[_Union[HookSite, _Mapping]]] = ..., source: _Optional[_Union[ModelSource, str]] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class GetModelInfoResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: ModelInfo
+    def __init__(self, info: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class LoadModelRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class LoadModelResponse(_message.Message):
+    __slots__ = ("stage", "progress", "elapsed_seconds", "info")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    progress: float
+    elapsed_seconds: float
+    info: ModelInfo
+    def __init__(self, stage: _Optional[str] = ..., progress: _Optional[float] = ..., elapsed_seconds: _Optional[float] = ..., info: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class TokenizeRequest(_message.Message):
+    __slots__ = ("model", "texts")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TokenizedText(_message.Message):
+    __slots__ = ("token_ids", "tokens")
+    TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    token_ids: _containers.RepeatedScalarFieldContainer[int]
+    tokens: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TokenizeResponse(_message.Message):
+    __slots__ = ("tokenized",)
+    TOKENIZED_FIELD_NUMBER: _ClassVar[int]
+    tokenized: _containers.RepeatedCompositeFieldContainer[TokenizedText]
+    def __init__(self, tokenized: _Optional[_Iterable[_Union[TokenizedText, _Mapping]]] = ...) -> None: ...
+
+class TokenIds(_message.Message):
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ZeroAblation(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MeanAblation(_message.Message):
+    __slots__ = ("mean",)
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    mean: _tensor_pb2.Tensor
+    def __init__(self, mean: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class ActivationPatch(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: _tensor_pb2.Tensor
+    def __init__(self, source: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class SteeringVector(_message.Message):
+    __slots__ = ("vector", "scale")
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    vector: _tensor_pb2.Tensor
+    scale: float
+    def __init__(self, vector: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale: _Optional[float] = ...) -> None: ...
+
+class Intervention(_message.Message):
+    __slots__ = ("hook_site", "positions", "heads", "zero_ablation", "mean_ablation", "patch", "steering")
+    HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    HEADS_FIELD_NUMBER: _ClassVar[int]
+    ZERO_ABLATION_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ABLATION_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
+    STEERING_FIELD_NUMBER: _ClassVar[int]
+    hook_site: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    heads: _containers.RepeatedScalarFieldContainer[int]
+    zero_ablation: ZeroAblation
+    mean_ablation: MeanAblation
+    patch: ActivationPatch
+    steering: SteeringVector
+    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ...) -> None: ...
+
+class TextBatch(_message.Message):
+    __slots__ = ("texts",)
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TokenBatch(_message.Message):
+    __slots__ = ("sequences",)
+    SEQUENCES_FIELD_NUMBER: _ClassVar[int]
+    sequences: _containers.RepeatedCompositeFieldContainer[TokenIds]
+    def __init__(self, sequences: _Optional[_Iterable[_Union[TokenIds, _Mapping]]] = ...) -> None: ...
+
+class RunModelRequest(_message.Message):
+    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_FIELD_NUMBER: _ClassVar[int]
+    INTERVENTIONS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    RETURN_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    texts: TextBatch
+    tokens: TokenBatch
+    capture: _containers.RepeatedScalarFieldContainer[str]
+    interventions: _containers.RepeatedCompositeFieldContainer[Intervention]
+    delivery: _tensor_pb2.ResultDelivery
+    top_k: int
+    return_logits: bool
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ...) -> None: ...
+
+class CapturedActivation(_message.Message):
+    __slots__ = ("hook_site", "tensor")
+    HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_FIELD_NUMBER: _ClassVar[int]
+    hook_site: str
+    tensor: _tensor_pb2.Tensor
+    def __init__(self, hook_site: _Optional[str] = ..., tensor: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class TokenProbability(_message.Message):
+    __slots__ = ("token_id", "token", "probability", "logit")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_FIELD_NUMBER: _ClassVar[int]
+    token_id: int
+    token: str
+    probability: float
+    logit: float
+    def __init__(self, token_id: _Optional[int] = ..., token: _Optional[str] = ..., probability: _Optional[float] = ..., logit: _Optional[float] = ...) -> None: ...
+
+class SequenceResult(_message.Message):
+    __slots__ = ("token_ids", "tokens", "top_next_tokens")
+    TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_NEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    token_ids: _containers.RepeatedScalarFieldContainer[int]
+    tokens: _containers.RepeatedScalarFieldContainer[str]
+    top_next_tokens: _containers.RepeatedCompositeFieldContainer[TokenProbability]
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., top_next_tokens: _Optional[_Iterable[_Union[TokenProbability, _Mapping]]] = ...) -> None: ...
+
+class RunModelResponse(_message.Message):
+    __slots__ = ("model", "sequences", "activations", "logits", "attention_mask")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCES_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
+    LOGITS_FIELD_NUMBER: _ClassVar[int]
+    ATTENTION_MASK_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    sequences: _containers.RepeatedCompositeFieldContainer[SequenceResult]
+    activations: _containers.RepeatedCompositeFieldContainer[CapturedActivation]
+    logits: _tensor_pb2.Tensor
+    attention_mask: _tensor_pb2.Tensor
+    def __init__(self, model: _Optional[str] = ..., sequences: _Optional[_Iterable[_Union[SequenceResult, _Mapping]]] = ..., activations: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., attention_mask: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...

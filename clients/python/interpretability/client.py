@@ -1,0 +1,283 @@
+"""Python client of the interpretability fleet.
+
+Example:
+    >>> from interpretability import Client
+    >>> with Client("127.0.0.1:50051", api_key="interp-dev-key") as c:
+    ...     a = c.analyze_attention("smollm2-135m", "The quick brown fox", layers=[6, 7])
+    ...     a.findings[0]
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from interp.v1 import attention_service_pb2 as apb
+from interp.v1 import attention_service_pb2_grpc as apb_grpc
+from interp.v1 import model_host_service_pb2 as mpb
+from interp.v1 import model_host_service_pb2_grpc as mpb_grpc
+from interp.v1 import tensor_pb2 as tpb
+from interpretability.errors import InterpClientError, Unavailable, from_rpc_error
+
+DEFAULT_ENDPOINT = "127.0.0.1:50051"
+DEFAULT_TIMEOUT_S = 300.0
+_NP = {
+    tpb.DATA_TYPE_FLOAT32: np.float32,
+    tpb.DATA_TYPE_FLOAT16: np.float16,
+    tpb.DATA_TYPE_FLOAT64: np.float64,
+    tpb.DATA_TYPE_INT64: np.int64,
+    tpb.DATA_TYPE_INT32: np.int32,
+    tpb.DATA_TYPE_BOOL: np.bool_,
+}
+
+
+def to_numpy(t: tpb.Tensor) -> np.ndarray:
+    """Decode an inline Tensor (bfloat16 is widened to float32).
+
+    Raises:
+        ValueError: the tensor is a store reference (ask for RESULT_DELIVERY_INLINE) or malformed.
+    """
+    if t.WhichOneof("data") != "raw":
+        raise ValueError("tensor is held in the object store; request inline delivery to read it here")
+    if t.dtype == tpb.DATA_TYPE_BFLOAT16:
+        bits = np.frombuffer(t.raw, dtype="<u2").astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(list(t.shape))
+    if t.dtype not in _NP:
+        raise ValueError(f"unknown dtype {t.dtype}")
+    return np.frombuffer(t.raw, dtype=np.dtype(_NP[t.dtype]).newbyteorder("<")).reshape(list(t.shape))
+
+
+def from_numpy(a: np.ndarray, dim_names: Sequence[str] = ()) -> tpb.Tensor:
+    """Encode an array inline (float32/16/64, int32/64, bool)."""
+    for dtype, np_type in _NP.items():
+        if a.dtype == np_type:
+            return tpb.Tensor(
+                dtype=dtype,
+                shape=list(a.shape),
+                dim_names=list(dim_names),
+                raw=np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes(),
+            )
+    raise ValueError(f"dtype {a.dtype} has no wire form")
+
+
+class Client:
+    """A connection to the gateway.
+
+    Args:
+        endpoint: ``host:port`` of the gateway.
+        api_key: sent as ``x-api-key``; defaults to ``$INTERP_API_KEY``.
+        timeout: default deadline per call in seconds.
+        retries: attempts for idempotent calls that fail with UNAVAILABLE.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = 3,
+        max_message_bytes: int = 64 << 20,
+    ) -> None:
+        self.endpoint = endpoint
+        self.api_key = api_key if api_key is not None else os.environ.get("INTERP_API_KEY")
+        self.timeout = timeout
+        self.retries = max(1, retries)
+        self.channel = grpc.insecure_channel(
+            endpoint,
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+            ],
+        )
+        self.model_host = mpb_grpc.ModelHostServiceStub(self.channel)
+        self.attention = apb_grpc.AttentionServiceStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-api-key", self.api_key),) if self.api_key else ()
+
+    def _call(self, fn: Callable[..., Any], request: Any, timeout: float | None, idempotent: bool = True) -> Any:
+        attempts = self.retries if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return fn(request, timeout=timeout or self.timeout, metadata=self._metadata())
+            except grpc.RpcError as exc:
+                err = from_rpc_error(exc)
+                if isinstance(err, Unavailable) and attempt + 1 < attempts:
+                    time.sleep(min(2.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                raise err from None
+        raise AssertionError("unreachable")
+
+    # -- health ----------------------------------------------------------------------------------
+    def health(self, service: str = "", timeout: float = 5.0) -> str:
+        """Standard gRPC health status name (``SERVING``, ``NOT_SERVING``, ...)."""
+        try:
+            resp = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    # -- model host ------------------------------------------------------------------------------
+    def list_models(self, timeout: float | None = None) -> list[mpb.ModelSummary]:
+        """Models the fleet can serve."""
+        return list(self._call(self.model_host.ListModels, mpb.ListModelsRequest(), timeout).models)
+
+    def model_info(self, model: str, timeout: float | None = None) -> mpb.ModelInfo:
+        """Layers, heads and hook sites of a model (loads it if needed)."""
+        return self._call(self.model_host.GetModelInfo, mpb.GetModelInfoRequest(model=model), timeout).info
+
+    def load_model(self, model: str, timeout: float | None = None) -> Iterator[mpb.LoadModelResponse]:
+        """Stream load progress; the last event has ``info`` set."""
+        try:
+            yield from self.model_host.LoadModel(
+                mpb.LoadModelRequest(model=model), timeout=timeout or self.timeout, metadata=self._metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    def tokenize(self, model: str, texts: Iterable[str], timeout: float | None = None) -> list[mpb.TokenizedText]:
+        """Token ids and strings per text."""
+        return list(self._call(self.model_host.Tokenize, mpb.TokenizeRequest(model=model, texts=list(texts)), timeout).tokenized)
+
+    def run(
+        self,
+        model: str,
+        texts: Sequence[str] | None = None,
+        *,
+        tokens: Sequence[Sequence[int]] | None = None,
+        capture: Sequence[str] = (),
+        interventions: Sequence[mpb.Intervention] = (),
+        top_k: int = 0,
+        return_logits: bool = False,
+        delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> mpb.RunModelResponse:
+        """Forward pass with capture and interventions (see ``interventions`` helpers below)."""
+        req = mpb.RunModelRequest(
+            model=model,
+            capture=list(capture),
+            interventions=list(interventions),
+            top_k=top_k,
+            return_logits=return_logits,
+            delivery=delivery,
+        )
+        if tokens is not None:
+            req.tokens.CopyFrom(mpb.TokenBatch(sequences=[mpb.TokenIds(ids=list(s)) for s in tokens]))
+        else:
+            req.texts.CopyFrom(mpb.TextBatch(texts=list(texts or [])))
+        return self._call(self.model_host.RunModel, req, timeout)
+
+    # -- attention ------------------------------------------------------------------------------
+    def analyze_attention(
+        self,
+        model: str,
+        text: str,
+        *,
+        layers: Sequence[int] = (),
+        heads: Sequence[int] = (),
+        include_patterns: bool = False,
+        top_k_links: int = 0,
+        delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> apb.AttentionAnalysis:
+        """Attention analysis of one text (layers/heads empty = all)."""
+        req = apb.AnalyzeAttentionRequest(
+            model=model,
+            text=text,
+            layers=list(layers),
+            heads=list(heads),
+            include_patterns=include_patterns,
+            top_k_links=top_k_links,
+            delivery=delivery,
+        )
+        return self._call(self.attention.AnalyzeAttention, req, timeout).analysis
+
+    def compare_attention(
+        self,
+        model: str,
+        texts: Sequence[str],
+        *,
+        layers: Sequence[int] = (),
+        heads: Sequence[int] = (),
+        include_patterns: bool = False,
+        top_k_links: int = 0,
+        delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> apb.CompareAttentionResponse:
+        """Analyses of several texts and a per-head comparison."""
+        req = apb.CompareAttentionRequest(
+            model=model,
+            texts=list(texts),
+            layers=list(layers),
+            heads=list(heads),
+            include_patterns=include_patterns,
+            top_k_links=top_k_links,
+            delivery=delivery,
+        )
+        return self._call(self.attention.CompareAttention, req, timeout)
+
+
+# -- intervention builders ----------------------------------------------------------------------
+def zero_ablation(hook_site: str, *, positions: Sequence[int] = (), heads: Sequence[int] = ()) -> mpb.Intervention:
+    """Zero the site at the given positions/heads."""
+    return mpb.Intervention(hook_site=hook_site, positions=list(positions), heads=list(heads), zero_ablation=mpb.ZeroAblation())
+
+
+def mean_ablation(
+    hook_site: str, *, mean: np.ndarray | None = None, positions: Sequence[int] = (), heads: Sequence[int] = ()
+) -> mpb.Intervention:
+    """Replace with a mean (given, or this run's mean over tokens)."""
+    m = mpb.MeanAblation(mean=from_numpy(mean)) if mean is not None else mpb.MeanAblation()
+    return mpb.Intervention(hook_site=hook_site, positions=list(positions), heads=list(heads), mean_ablation=m)
+
+
+def patch(
+    hook_site: str, source: tpb.Tensor | np.ndarray, *, positions: Sequence[int] = (), heads: Sequence[int] = ()
+) -> mpb.Intervention:
+    """Patch from another run's activation (a returned Tensor, inline or ObjectRef, or an array)."""
+    src = source if isinstance(source, tpb.Tensor) else from_numpy(source)
+    return mpb.Intervention(hook_site=hook_site, positions=list(positions), heads=list(heads), patch=mpb.ActivationPatch(source=src))
+
+
+def steering(
+    hook_site: str, vector: np.ndarray, *, scale: float = 1.0, positions: Sequence[int] = (), heads: Sequence[int] = ()
+) -> mpb.Intervention:
+    """Add ``scale * vector`` at the site."""
+    return mpb.Intervention(
+        hook_site=hook_site,
+        positions=list(positions),
+        heads=list(heads),
+        steering=mpb.SteeringVector(vector=from_numpy(vector), scale=scale),
+    )
+
+
+__all__ = [
+    "Client",
+    "InterpClientError",
+    "from_numpy",
+    "mean_ablation",
+    "patch",
+    "steering",
+    "to_numpy",
+    "zero_ablation",
+]

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make demo`: start the fleet locally, analyze attention of SmolLM2-135M and compare inputs on
+# MiniLM through the public gRPC endpoint, write the reports to out/, stop the fleet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+PORT=${INTERP_PORT:-50051}
+OUT=out
+mkdir -p "$OUT"
+export INTERP_API_KEY=${INTERP_API_KEY:-interp-dev-key}
+
+"$PY" -m interp_services.serve --port "$PORT" --store "$OUT/store" >"$OUT/fleet.log" 2>&1 &
+FLEET=$!
+trap 'kill -TERM $FLEET 2>/dev/null; wait $FLEET 2>/dev/null || true' EXIT
+echo "starting the fleet (log: $OUT/fleet.log) ..."
+for _ in $(seq 1 840); do
+  grep -q '^READY' "$OUT/fleet.log" && break
+  kill -0 $FLEET 2>/dev/null || { tail -40 "$OUT/fleet.log"; exit 1; }
+  sleep 0.5
+done
+grep '^READY' "$OUT/fleet.log" || { echo "fleet did not start"; tail -40 "$OUT/fleet.log"; exit 1; }
+
+CLI=("$PY" -m interpretability.cli)
+"${CLI[@]}" health --endpoint "127.0.0.1:$PORT"
+echo
+"${CLI[@]}" analyze-attention --endpoint "127.0.0.1:$PORT" \
+  --model-name smollm2-135m \
+  --input-text "The quick brown fox jumps over the lazy dog." \
+  --layers "6,7,8" --heads "all" \
+  --output "$OUT/attention_analysis.html"
+echo
+"${CLI[@]}" compare-attention --endpoint "127.0.0.1:$PORT" \
+  --model-name all-minilm-l6-v2 \
+  --inputs examples/input_samples.txt \
+  --output "$OUT/attention_comparison/"
+echo
+echo "Open $OUT/attention_analysis.html and $OUT/attention_comparison/comparison.html in a browser."

@@ -1,0 +1,8 @@
+"""Server side of the interpretability suite: core analyses, tensor store, gRPC servicers and
+the Ray Serve fleet. Layers (each may import only those above it in this list):
+
+- ``core``  -- torch/transformers/captum; pure analysis functions and dataclasses.
+- ``store`` -- the ``TensorStore`` protocol with S3 and local-directory backends.
+- ``rpc``   -- generated stubs, grpc; codecs, servicers and the error table.
+- ``serve`` -- Ray Serve deployments, settings, metrics and the app builder.
+"""

@@ -1,0 +1,284 @@
+"""Canonical hook-site names (TransformerLens style) mapped onto Hugging Face modules.
+
+One typed table per architecture family says which module, and which side of it (input or
+output), holds each site, and how to view that tensor (e.g. split a fused QKV projection, or
+reshape ``[batch, pos, head*d_head]`` into ``[batch, pos, head, d_head]``). Everything else --
+capture, interventions -- is written once against that table.
+
+Sites (``L`` is the block index):
+
+================================  ===============================  =============================
+name                              dims                             where
+================================  ===============================  =============================
+``hook_embed``                    batch, pos, d_model              token-embedding output
+``blocks.L.hook_resid_pre``       batch, pos, d_model              block input
+``blocks.L.attn.hook_q/k/v``      batch, pos, head, d_head         projections (k/v: KV heads)
+``blocks.L.attn.hook_pattern``    batch, head, query_pos, key_pos  softmax weights (capture only)
+``blocks.L.attn.hook_z``          batch, pos, head, d_head         per-head output, before W_O
+``blocks.L.hook_attn_out``        batch, pos, d_model              attention output (after W_O)
+``blocks.L.mlp.hook_post``        batch, pos, d_mlp                MLP hidden after activation
+``blocks.L.hook_mlp_out``         batch, pos, d_model              MLP output
+``blocks.L.hook_resid_post``      batch, pos, d_model              block output
+``ln_final.hook_normalized``      batch, pos, d_model              final norm output
+================================  ===============================  =============================
+
+``hook_pattern`` is capture-only: the weights are returned by the attention module but consumed
+inside it, so a module hook cannot change them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from interp_services.core.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Where the hook sites of one architecture family live.
+
+    Paths are dotted attribute paths; ``layers`` candidates are tried from the model root
+    (a ``*ForCausalLM`` wraps the base model, a bare ``BertModel`` does not). Paths marked
+    "in layer" are relative to one block.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    causal: bool
+    layers: tuple[str, ...]
+    embed: tuple[str, ...]
+    final_norm: tuple[str, ...] | None
+    attn: str  # in layer: module returning (output, weights)
+    q: str | None  # in layer; None when fused
+    k: str | None
+    v: str | None
+    qkv_fused: str | None  # in layer: one projection producing [q | k | v]
+    o: str  # in layer: output projection; its input is hook_z, its output hook_attn_out
+    mlp_down: str  # in layer: module whose input is mlp.hook_post
+    mlp_out: str  # in layer: module whose output is hook_mlp_out
+
+
+FAMILIES: tuple[FamilySpec, ...] = (
+    FamilySpec(
+        name="llama",
+        model_types=("llama", "mistral", "qwen2", "smollm3"),
+        causal=True,
+        layers=("model.layers",),
+        embed=("model.embed_tokens",),
+        final_norm=("model.norm",),
+        attn="self_attn",
+        q="self_attn.q_proj",
+        k="self_attn.k_proj",
+        v="self_attn.v_proj",
+        qkv_fused=None,
+        o="self_attn.o_proj",
+        mlp_down="mlp.down_proj",
+        mlp_out="mlp",
+    ),
+    FamilySpec(
+        name="gpt2",
+        model_types=("gpt2",),
+        causal=True,
+        layers=("transformer.h", "h"),
+        embed=("transformer.wte", "wte"),
+        final_norm=("transformer.ln_f", "ln_f"),
+        attn="attn",
+        q=None,
+        k=None,
+        v=None,
+        qkv_fused="attn.c_attn",
+        o="attn.c_proj",
+        mlp_down="mlp.c_proj",
+        mlp_out="mlp",
+    ),
+    FamilySpec(
+        name="bert",
+        model_types=("bert",),
+        causal=False,
+        layers=("encoder.layer", "bert.encoder.layer"),
+        embed=("embeddings.word_embeddings", "bert.embeddings.word_embeddings"),
+        final_norm=None,
+        attn="attention.self",
+        q="attention.self.query",
+        k="attention.self.key",
+        v="attention.self.value",
+        qkv_fused=None,
+        o="attention.output.dense",
+        mlp_down="output.dense",
+        mlp_out="output.dense",
+    ),
+)
+
+
+def family_for(config: object) -> FamilySpec:
+    """The family table for a transformers config.
+
+    Raises:
+        InvalidArgument: no table covers this architecture.
+    """
+    model_type = getattr(config, "model_type", "")
+    for fam in FAMILIES:
+        if model_type in fam.model_types:
+            if fam.name == "bert" and getattr(config, "is_decoder", False):
+                raise InvalidArgument("MODEL_ARCHITECTURE_UNSUPPORTED", "BERT used as a decoder is not supported")
+            return fam
+    supported = sorted(t for f in FAMILIES for t in f.model_types)
+    raise InvalidArgument(
+        "MODEL_ARCHITECTURE_UNSUPPORTED",
+        f"model: architecture {model_type!r} has no hook-site table; supported: {', '.join(supported)}",
+    )
+
+
+@dataclass(frozen=True)
+class HookSiteInfo:
+    """Public description of one site."""
+
+    name: str
+    dim_names: tuple[str, ...]
+    intervenable: bool
+    has_heads: bool
+
+
+_RESID = ("batch", "pos", "d_model")
+_HEADS = ("batch", "pos", "head", "d_head")
+_PER_LAYER: tuple[tuple[str, tuple[str, ...], bool, bool], ...] = (
+    ("hook_resid_pre", _RESID, True, False),
+    ("attn.hook_q", _HEADS, True, True),
+    ("attn.hook_k", _HEADS, True, True),
+    ("attn.hook_v", _HEADS, True, True),
+    ("attn.hook_pattern", ("batch", "head", "query_pos", "key_pos"), False, True),
+    ("attn.hook_z", _HEADS, True, True),
+    ("hook_attn_out", _RESID, True, False),
+    ("mlp.hook_post", ("batch", "pos", "d_mlp"), True, False),
+    ("hook_mlp_out", _RESID, True, False),
+    ("hook_resid_post", _RESID, True, False),
+)
+
+
+def list_hook_sites(spec: FamilySpec, num_layers: int, d_model: int, *, has_final_norm: bool) -> list[HookSiteInfo]:
+    """Every site of a model, in forward order."""
+    del d_model  # dims are named, not sized, here
+    sites = [HookSiteInfo("hook_embed", _RESID, True, False)]
+    for layer in range(num_layers):
+        for suffix, dims, intervenable, has_heads in _PER_LAYER:
+            sites.append(HookSiteInfo(f"blocks.{layer}.{suffix}", dims, intervenable, has_heads))
+    if has_final_norm:
+        sites.append(HookSiteInfo("ln_final.hook_normalized", _RESID, True, False))
+    return sites
+
+
+_BLOCK_SITE = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+@dataclass(frozen=True)
+class SiteBinding:
+    """How to reach one site on a concrete module.
+
+    ``side`` is ``"input"`` (forward pre-hook on the module's first argument) or ``"output"``
+    (forward hook on its output, or on element ``tuple_index`` of a tuple output). ``view`` maps
+    the raw tensor to the canonical one; ``unview`` writes a canonical tensor back.
+    """
+
+    module: nn.Module
+    side: str
+    view: Callable[[torch.Tensor], torch.Tensor]
+    unview: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    tuple_index: int | None = None
+
+
+def _get(root: nn.Module, path: str) -> nn.Module:
+    mod: nn.Module = root
+    for part in path.split("."):
+        mod = mod[int(part)] if part.isdigit() else getattr(mod, part)  # type: ignore[index]
+    return mod
+
+
+def _first(root: nn.Module, paths: tuple[str, ...]) -> nn.Module:
+    for p in paths:
+        try:
+            return _get(root, p)
+        except (AttributeError, IndexError):
+            continue
+    raise InvalidArgument("MODEL_ARCHITECTURE_UNSUPPORTED", f"model: none of {paths} exists in this model")
+
+
+def _identity(raw: torch.Tensor) -> torch.Tensor:
+    return raw
+
+
+def _replace(raw: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    del raw
+    return new
+
+
+def _heads_view(n_heads: int, start: int = 0, width: int | None = None):
+    """View ``raw[..., start:start+width]`` as ``[batch, pos, head, d_head]`` and write it back."""
+
+    def view(raw: torch.Tensor) -> torch.Tensor:
+        w = width if width is not None else raw.shape[-1] - start
+        part = raw[..., start : start + w]
+        return part.reshape(*part.shape[:-1], n_heads, w // n_heads)
+
+    def unview(raw: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        flat = new.reshape(*new.shape[:-2], -1)
+        if start == 0 and flat.shape[-1] == raw.shape[-1]:
+            return flat
+        return torch.cat([raw[..., :start], flat, raw[..., start + flat.shape[-1] :]], dim=-1)
+
+    return view, unview
+
+
+def bind_site(model: nn.Module, spec: FamilySpec, name: str, num_heads: int, num_kv_heads: int) -> SiteBinding:
+    """Resolve a canonical site name to a module binding.
+
+    Raises:
+        InvalidArgument: unknown site name or layer out of range (reason ``HOOK_SITE_UNKNOWN``).
+    """
+    unknown = InvalidArgument("HOOK_SITE_UNKNOWN", f"hook site {name!r} does not exist in this model")
+    if name == "hook_embed":
+        return SiteBinding(_first(model, spec.embed), "output", _identity, _replace)
+    if name == "ln_final.hook_normalized":
+        if spec.final_norm is None:
+            raise unknown
+        return SiteBinding(_first(model, spec.final_norm), "output", _identity, _replace)
+    m = _BLOCK_SITE.match(name)
+    if not m:
+        raise unknown
+    layers = _first(model, spec.layers)
+    layer_idx = int(m.group(1))
+    if layer_idx >= len(layers):  # type: ignore[arg-type]
+        raise unknown
+    layer = layers[layer_idx]  # type: ignore[index]
+    suffix = m.group(2)
+    if suffix == "hook_resid_pre":
+        return SiteBinding(layer, "input", _identity, _replace)
+    if suffix == "hook_resid_post":
+        return SiteBinding(layer, "output", _identity, _replace, tuple_index=0)
+    if suffix == "hook_attn_out":
+        return SiteBinding(_get(layer, spec.o), "output", _identity, _replace)
+    if suffix == "hook_mlp_out":
+        return SiteBinding(_get(layer, spec.mlp_out), "output", _identity, _replace)
+    if suffix == "mlp.hook_post":
+        return SiteBinding(_get(layer, spec.mlp_down), "input", _identity, _replace)
+    if suffix == "attn.hook_z":
+        view, unview = _heads_view(num_heads)
+        return SiteBinding(_get(layer, spec.o), "input", view, unview)
+    if suffix == "attn.hook_pattern":
+        return SiteBinding(_get(layer, spec.attn), "output", _identity, _replace, tuple_index=1)
+    if suffix in ("attn.hook_q", "attn.hook_k", "attn.hook_v"):
+        which = suffix[-1]
+        heads = num_heads if which == "q" else num_kv_heads
+        if spec.qkv_fused is not None:
+            # GPT-2's c_attn emits [q | k | v], each of width d_model.
+            fused = _get(layer, spec.qkv_fused)
+            width = fused.nf // 3  # type: ignore[attr-defined]
+            view, unview = _heads_view(heads, start="qkv".index(which) * width, width=width)
+            return SiteBinding(fused, "output", view, unview)
+        view, unview = _heads_view(heads)
+        return SiteBinding(_get(layer, getattr(spec, which)), "output", view, unview)
+    raise unknown

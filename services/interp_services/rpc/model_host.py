@@ -1,0 +1,234 @@
+"""ModelHostService servicer: decode -> core (models, run) -> encode.
+
+The model host holds the weights; other services that only *read* activations (attention,
+probing, activation statistics) call RunModel here and get tensors through the store.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+
+from interp.v1 import model_host_service_pb2 as pb
+from interp.v1 import model_host_service_pb2_grpc as pb_grpc
+from interp.v1 import tensor_pb2 as tpb
+from interp_services.core.errors import ResourceExhausted, invalid
+from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
+from interp_services.core.run import Intervention, check_token_ids, run_model, tokenize
+from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
+from interp_services.rpc.context import Limits, tenant_of
+from interp_services.rpc.errors import rpc_method
+from interp_services.store.base import TensorStore
+
+_SOURCE = {
+    "builtin": pb.MODEL_SOURCE_BUILTIN,
+    "local": pb.MODEL_SOURCE_LOCAL_DIRECTORY,
+    "hub": pb.MODEL_SOURCE_HUB,
+}
+
+
+def info_to_proto(info: ModelInfo) -> pb.ModelInfo:
+    """Encode a core ModelInfo."""
+    return pb.ModelInfo(
+        name=info.name,
+        family=info.family,
+        architecture=info.architecture,
+        causal=info.causal,
+        num_layers=info.num_layers,
+        num_heads=info.num_heads,
+        num_kv_heads=info.num_kv_heads,
+        d_model=info.d_model,
+        d_head=info.d_head,
+        d_mlp=info.d_mlp,
+        vocab_size=info.vocab_size,
+        max_tokens=info.max_tokens,
+        num_parameters=info.num_parameters,
+        has_lm_head=info.has_lm_head,
+        source=_SOURCE.get(info.source, pb.MODEL_SOURCE_UNSPECIFIED),
+        hook_sites=[
+            pb.HookSite(name=s.name, dim_names=list(s.dim_names), intervenable=s.intervenable, has_heads=s.has_heads)
+            for s in info.hook_sites
+        ],
+    )
+
+
+_ACTIONS = {"zero_ablation": "zero", "mean_ablation": "mean", "patch": "patch", "steering": "steer"}
+
+
+class ModelHostServicer(pb_grpc.ModelHostServiceServicer):
+    """Serves ModelHostService from a ModelCache and a TensorStore."""
+
+    def __init__(self, cache: ModelCache, store: TensorStore | None, limits: Limits, policy: DeliveryPolicy) -> None:
+        self.cache = cache
+        self.store = store
+        self.limits = limits
+        self.policy = policy
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _model(self, name: str) -> LoadedModel:
+        return self.cache.get(name.strip() if name else name)
+
+    def _decode_interventions(self, req: pb.RunModelRequest, tenant: str) -> list[Intervention]:
+        if len(req.interventions) > self.limits.max_interventions:
+            raise ResourceExhausted("TOO_MANY_INTERVENTIONS", f"interventions: at most {self.limits.max_interventions}")
+        out = []
+        for i, iv in enumerate(req.interventions):
+            f = f"interventions[{i}]"
+            action = iv.WhichOneof("action")
+            if action is None:
+                raise invalid("INTERVENTION_ACTION_MISSING", f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
+            tensor, scale = None, 1.0
+            if action == "mean_ablation" and iv.mean_ablation.HasField("mean"):
+                tensor = decode(iv.mean_ablation.mean, f"{f}.mean_ablation.mean", store=self.store, tenant=tenant)
+            elif action == "patch":
+                if not iv.patch.HasField("source"):
+                    raise invalid("INTERVENTION_TENSOR_MISSING", f"{f}.patch.source", "required")
+                tensor = decode(iv.patch.source, f"{f}.patch.source", store=self.store, tenant=tenant)
+            elif action == "steering":
+                if not iv.steering.HasField("vector"):
+                    raise invalid("INTERVENTION_TENSOR_MISSING", f"{f}.steering.vector", "required")
+                tensor = decode(iv.steering.vector, f"{f}.steering.vector", store=self.store, tenant=tenant)
+                scale = iv.steering.scale or 1.0
+            out.append(
+                Intervention(iv.hook_site, _ACTIONS[action], list(iv.positions), list(iv.heads), tensor, scale)
+            )
+        return out
+
+    # -- RPCs --------------------------------------------------------------------------------
+    @rpc_method(pb.ListModelsResponse)
+    def ListModels(self, request: pb.ListModelsRequest, context: grpc.ServicerContext) -> pb.ListModelsResponse:
+        loaded = self.cache.loaded_names()
+        rows = [
+            pb.ModelSummary(name=b.name, source=pb.MODEL_SOURCE_BUILTIN, loaded=b.name in loaded, description=b.description)
+            for b in BUILTIN_MODELS.values()
+        ]
+        for name in loaded:
+            if name not in BUILTIN_MODELS:
+                m = self.cache.peek(name)
+                if m is not None:
+                    rows.append(
+                        pb.ModelSummary(name=name, source=_SOURCE.get(m.info.source, 0), loaded=True, description=m.info.architecture)
+                    )
+        return pb.ListModelsResponse(models=rows)
+
+    @rpc_method(pb.GetModelInfoResponse)
+    def GetModelInfo(self, request: pb.GetModelInfoRequest, context: grpc.ServicerContext) -> pb.GetModelInfoResponse:
+        return pb.GetModelInfoResponse(info=info_to_proto(self._model(request.model).info))
+
+    @rpc_method(pb.LoadModelResponse)
+    def LoadModel(self, request: pb.LoadModelRequest, context: grpc.ServicerContext) -> Iterator[pb.LoadModelResponse]:
+        start = time.monotonic()
+        events: queue.Queue = queue.Queue()
+        result: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                result["model"] = self.cache.get(request.model, lambda stage, frac: events.put((stage, frac)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the streaming thread
+                result["error"] = exc
+            events.put(None)
+
+        threading.Thread(target=work, name="model-load", daemon=True).start()
+        yield pb.LoadModelResponse(stage="started", progress=0.0, elapsed_seconds=0.0)
+        while True:
+            try:
+                item = events.get(timeout=1.0)
+            except queue.Empty:  # a heartbeat keeps the stream alive during long conversions
+                if not context.is_active():
+                    return  # the load goes on in the background and fills the cache
+                yield pb.LoadModelResponse(stage="working", progress=-1.0, elapsed_seconds=time.monotonic() - start)
+                continue
+            if item is None:
+                break
+            stage, frac = item
+            if stage != "ready":
+                yield pb.LoadModelResponse(stage=stage, progress=frac, elapsed_seconds=time.monotonic() - start)
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        loaded: LoadedModel = result["model"]  # type: ignore[assignment]
+        yield pb.LoadModelResponse(
+            stage="ready", progress=1.0, elapsed_seconds=time.monotonic() - start, info=info_to_proto(loaded.info)
+        )
+
+    @rpc_method(pb.TokenizeResponse)
+    def Tokenize(self, request: pb.TokenizeRequest, context: grpc.ServicerContext) -> pb.TokenizeResponse:
+        self._check_texts(list(request.texts), "texts")
+        m = self._model(request.model)
+        ids = tokenize(m, list(request.texts), max_tokens=m.info.max_tokens)
+        tok = m.tokenizer
+        return pb.TokenizeResponse(
+            tokenized=[pb.TokenizedText(token_ids=s, tokens=tok.convert_ids_to_tokens(s)) for s in ids]  # type: ignore[attr-defined]
+        )
+
+    def _check_texts(self, texts: list[str], field: str) -> None:
+        if not texts:
+            raise invalid("INPUT_EMPTY", field, "must hold at least one text")
+        if len(texts) > self.limits.max_batch:
+            raise ResourceExhausted(
+                "BATCH_TOO_LARGE", f"{field}: {len(texts)} inputs; the limit is {self.limits.max_batch}"
+            )
+        for i, t in enumerate(texts):
+            if len(t) > self.limits.max_text_chars:
+                raise ResourceExhausted(
+                    "INPUT_TOO_LONG", f"{field}[{i}]: {len(t)} characters; the limit is {self.limits.max_text_chars}"
+                )
+
+    @rpc_method(pb.RunModelResponse)
+    def RunModel(self, request: pb.RunModelRequest, context: grpc.ServicerContext) -> pb.RunModelResponse:
+        tenant = tenant_of(context)
+        which = request.WhichOneof("input")
+        if which is None:
+            raise invalid("INPUT_EMPTY", "input", "set texts or tokens")
+        if len(request.capture) > self.limits.max_capture:
+            raise ResourceExhausted("TOO_MANY_CAPTURES", f"capture: at most {self.limits.max_capture} sites")
+        if which == "texts":
+            self._check_texts(list(request.texts.texts), "texts.texts")
+        elif len(request.tokens.sequences) > self.limits.max_batch:
+            raise ResourceExhausted("BATCH_TOO_LARGE", f"tokens.sequences: the limit is {self.limits.max_batch}")
+        deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, prefix="runs/")
+        if request.delivery not in tpb.ResultDelivery.values():
+            raise invalid("DELIVERY_INVALID", "delivery", f"unknown delivery mode {request.delivery}")
+        m = self._model(request.model)
+        if which == "texts":
+            batch = tokenize(m, list(request.texts.texts), max_tokens=m.info.max_tokens, field_name="texts.texts")
+        else:
+            batch = check_token_ids(m, [list(s.ids) for s in request.tokens.sequences], max_tokens=m.info.max_tokens)
+        interventions = self._decode_interventions(request, tenant)
+        out = run_model(
+            m,
+            batch,
+            capture=list(request.capture),
+            interventions=interventions,
+            top_k=request.top_k,
+            return_logits=request.return_logits,
+        )
+        total = sum(nbytes(t) for t in out.captures.values()) + (nbytes(out.logits) if out.logits is not None else 0)
+        inline = deliverer.plan(total)
+        resp = pb.RunModelResponse(model=m.info.name)
+        for ids, toks, top in zip(out.token_ids, out.tokens, out.top_next or [[]] * len(out.token_ids), strict=True):
+            resp.sequences.append(
+                pb.SequenceResult(
+                    token_ids=ids,
+                    tokens=toks,
+                    top_next_tokens=[
+                        pb.TokenProbability(token_id=t.token_id, token=t.token, probability=t.probability, logit=t.logit)
+                        for t in top
+                    ],
+                )
+            )
+        for name in request.capture:
+            site = m.info.site(name)
+            assert site is not None
+            resp.activations.append(
+                pb.CapturedActivation(hook_site=name, tensor=deliverer.encode(out.captures[name], site.dim_names, inline))
+            )
+        if out.logits is not None:
+            resp.logits.CopyFrom(deliverer.encode(out.logits, ("batch", "pos", "vocab"), inline))
+        if len(set(map(len, out.token_ids))) > 1:
+            resp.attention_mask.CopyFrom(deliverer.encode(out.attention_mask, ("batch", "pos"), True))
+        return resp
+

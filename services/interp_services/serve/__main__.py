@@ -1,0 +1,94 @@
+"""Start the fleet on this machine: ``python -m interp_services.serve [--config F] [--port N]``.
+
+Starts (or joins, with ``ray.address``) Ray, deploys the application, waits until the public
+endpoint answers health checks, prints ``READY <host>:<port>`` and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+from interp_services.serve.settings import load_settings
+
+
+def _wait_healthy(target: str, timeout_s: float) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the gateway did not become healthy on {target} in {timeout_s:.0f} s")
+            time.sleep(0.25)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="interp serve", description="Run the interpretability fleet on Ray Serve.")
+    parser.add_argument("--config", help="settings YAML (see deploy/settings.example.yaml)")
+    parser.add_argument("--host", help="address the public endpoint binds")
+    parser.add_argument("--port", type=int, help="port of the public endpoint")
+    parser.add_argument("--store", help="tensor store URL: a directory, file:///dir or s3://host:port/bucket")
+    parser.add_argument("--startup-timeout", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    if args.host:
+        env["INTERP_HOST"] = args.host
+    if args.port is not None:
+        env["INTERP_PORT"] = str(args.port)
+    if args.store:
+        env["INTERP_STORE_URL"] = args.store
+    settings = load_settings(args.config, env)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+    from ray import serve
+
+    from interp_services.serve.app import APP_NAME, build_app
+
+    started = time.monotonic()
+    if settings.ray.address:
+        ray.init(address=settings.ray.address, namespace="interp", log_to_driver=False)
+    else:
+        temp_dir = settings.ray.temp_dir or tempfile.mkdtemp(prefix="interp-ray-")
+        ray.init(
+            num_cpus=settings.ray.num_cpus,
+            object_store_memory=settings.ray.object_store_memory_bytes,
+            include_dashboard=False,
+            namespace="interp",
+            _temp_dir=temp_dir,
+            log_to_driver=False,
+        )
+    # No HTTP proxy: the gateway replica serves gRPC itself.
+    serve.start(proxy_location="Disabled")
+    serve.run(build_app(settings), name=APP_NAME, route_prefix=None, blocking=False)
+    target = f"{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    _wait_healthy(target, args.startup_timeout)
+    print(f"READY {target} in {time.monotonic() - started:.1f}s", flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    print("shutting down", flush=True)
+    serve.shutdown()
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The ``TensorStore`` protocol: content-addressed-by-hash tensor objects, one safetensors file
+per tensor, keys prefixed by tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """Where a stored tensor lives; mirrors ``interp.v1.ObjectRef``."""
+
+    bucket: str
+    key: str
+    byte_size: int
+    sha256: str
+
+
+@runtime_checkable
+class TensorStore(Protocol):
+    """Stores tensors as safetensors objects (one tensor named ``"tensor"`` per object)."""
+
+    bucket: str
+
+    def put(self, tenant: str, tensor: torch.Tensor, *, prefix: str = "") -> StoredRef:
+        """Write ``tensor`` under ``{tenant}/{prefix}...`` and return its reference."""
+        ...
+
+    def get(self, tenant: str, ref: StoredRef) -> torch.Tensor:
+        """Read a tensor, verifying tenant ownership, byte size and sha256.
+
+        Raises:
+            PermissionDenied: the key is not under ``tenant``.
+            NotFound: no such object.
+            InvalidArgument: size/hash mismatch or not a single-tensor safetensors object.
+            Unavailable: the backend cannot be reached.
+        """
+        ...
+
+    def delete(self, tenant: str, ref: StoredRef) -> None:
+        """Remove an object (missing objects are ignored)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise Unavailable if the backend cannot be reached."""
+        ...

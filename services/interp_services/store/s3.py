@@ -1,0 +1,281 @@
+"""``S3TensorStore``: tensors as safetensors objects in an S3-compatible bucket (MinIO client).
+
+Any S3 API works (AWS S3, MinIO, SeaweedFS, Ceph RGW); tests run against a real SeaweedFS
+(``tests/support/seaweed.py``). Written for the ``minio`` 7.2 client, called with keyword
+arguments only (the 8.0 examples on its main branch do not run on 7.2).
+
+Integrity: ``put`` records the sha256 in the reference and as object metadata
+(``x-amz-meta-sha256``); ``get`` always hashes the bytes it actually read and compares them with
+the *reference* -- the metadata is only used to fail early, because whoever can overwrite an
+object can overwrite its metadata too.
+
+Failure mapping: connection errors, timeouts and 5xx become ``Unavailable(STORE_UNAVAILABLE)``;
+``NoSuchKey`` becomes ``NotFound(OBJECT_NOT_FOUND)``; rejected credentials become
+``FailedPrecondition(STORE_ACCESS_DENIED)`` (a deployment problem, not the caller's).
+
+Example:
+    >>> store = S3TensorStore("127.0.0.1:8333", access_key=key, secret_key=secret,
+    ...                       bucket="interp-activations")  # doctest: +SKIP
+    >>> store.ensure_bucket()  # doctest: +SKIP
+    >>> ref = store.put("acme", torch.ones(4))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.helpers import check_bucket_name
+
+from interp_services.core.errors import (
+    FailedPrecondition,
+    InterpError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+
+from ._keys import check_ref, new_key, verify_bytes
+from .base import StoredRef
+from .safetensors_codec import decode_tensor, encode_tensor, sha256_hex
+
+#: Objects up to this size go up in one PUT; larger ones as a multipart upload.
+SINGLE_PUT_LIMIT = 64 * 1024 * 1024
+SHA256_METADATA = "sha256"  # sent as x-amz-meta-sha256
+
+_AUTH_CODES = frozenset(
+    {
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "ExpiredToken",
+        "InvalidToken",
+        "AllAccessDisabled",
+    }
+)
+_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+
+
+class S3TensorStore:
+    """Tensors in one S3 bucket, keys ``{tenant}/{prefix}{uuid4hex}.safetensors``.
+
+    The constructor does no I/O; call :meth:`ensure_bucket` at start-up (``open_store`` does).
+
+    Args:
+        endpoint: ``host:port`` of the S3 API, without scheme.
+        access_key: S3 access key id, passed explicitly (read it from the environment or a
+            Secret at start-up; there is no default).
+        secret_key: the matching secret.
+        bucket: the bucket every object goes to (S3 naming rules, 3-63 characters).
+        secure: HTTPS instead of HTTP.
+        region: the bucket region; ``None`` lets the client ask the server once per bucket.
+        connect_timeout_s: TCP connect timeout per attempt.
+        read_timeout_s: socket read timeout per attempt.
+        retries: extra attempts on connection errors and 5xx replies (urllib3 ``Retry``); kept
+            small so an unreachable store fails in well under a second instead of the client's
+            default ~6 s.
+        ca_certs: CA bundle file for ``secure=True``; ``None`` uses the system trust store.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        *,
+        secure: bool = False,
+        region: str | None = None,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 60.0,
+        retries: int = 2,
+        ca_certs: str | None = None,
+    ) -> None:
+        if not access_key or not secret_key:
+            raise ValueError("S3TensorStore needs an explicit access_key and secret_key")
+        try:
+            check_bucket_name(bucket)
+        except ValueError as exc:
+            raise ValueError(f"invalid S3 bucket name {bucket!r}: {exc}") from None
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.secure = secure
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,  # None: the system trust store
+            retries=urllib3.Retry(
+                total=retries,
+                backoff_factor=0.1,
+                status_forcelist=[500, 502, 503, 504],
+            ),
+        )
+        self._client = Minio(
+            endpoint=endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=self._http,
+        )
+
+    def __repr__(self) -> str:  # never shows credentials
+        scheme = "https" if self.secure else "http"
+        return f"S3TensorStore(endpoint='{scheme}://{self.endpoint}', bucket={self.bucket!r})"
+
+    @property
+    def client(self) -> Minio:
+        """The underlying MinIO client (for admin tasks such as listing or lifecycle rules)."""
+        return self._client
+
+    def close(self) -> None:
+        """Drop pooled connections."""
+        self._http.clear()
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def _map(self, exc: Exception, what: str, key: str | None = None) -> InterpError:
+        meta = {"bucket": self.bucket, "endpoint": self.endpoint}
+        if key is not None:
+            meta["key"] = key
+        if isinstance(exc, S3Error):
+            meta["s3_code"] = exc.code or ""
+            if exc.code in ("NoSuchKey", "NoSuchBucket") and key is not None:
+                return NotFound(
+                    "OBJECT_NOT_FOUND", f"no object {key!r} in bucket {self.bucket!r}", metadata=meta
+                )
+            if exc.code == "NoSuchBucket":
+                return FailedPrecondition(
+                    "STORE_BUCKET_MISSING", f"bucket {self.bucket!r} does not exist", metadata=meta
+                )
+            if exc.code in _AUTH_CODES:
+                return FailedPrecondition(
+                    "STORE_ACCESS_DENIED",
+                    f"object store refused the service's credentials while {what} ({exc.code})",
+                    metadata=meta,
+                )
+            return Unavailable(
+                "STORE_UNAVAILABLE", f"object store error while {what}: {exc.code}", metadata=meta
+            )
+        if isinstance(exc, (ServerError, InvalidResponseError, MinioException, *_NETWORK_ERRORS)):
+            # Don't echo the exception text: urllib3 messages can be very long; the type is enough.
+            return Unavailable(
+                "STORE_UNAVAILABLE",
+                f"object store at {self.endpoint} unreachable while {what} ({type(exc).__name__})",
+                metadata=meta,
+            )
+        raise exc
+
+    # -- API ------------------------------------------------------------------------------------
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (idempotent, safe under races)."""
+        try:
+            if self._client.bucket_exists(bucket_name=self.bucket):
+                return
+            self._client.make_bucket(bucket_name=self.bucket)
+        except S3Error as exc:
+            if exc.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return
+            raise self._map(exc, "creating the bucket") from exc
+        except Exception as exc:
+            raise self._map(exc, "creating the bucket") from exc
+
+    def _put_bytes(self, key: str, data: bytes, sha256: str) -> None:
+        self._client.put_object(
+            bucket_name=self.bucket,
+            object_name=key,
+            data=io.BytesIO(data),
+            length=len(data),
+            content_type="application/octet-stream",
+            metadata={SHA256_METADATA: sha256},
+            # The client caps the part size at the object size: up to the limit is one PUT.
+            part_size=SINGLE_PUT_LIMIT,
+        )
+
+    def put(self, tenant: str, tensor: torch.Tensor, *, prefix: str = "") -> StoredRef:
+        """Upload ``tensor`` under ``{tenant}/{prefix}`` and return its reference."""
+        key = new_key(tenant, prefix)
+        data = encode_tensor(tensor)
+        digest = sha256_hex(data)
+        try:
+            try:
+                self._put_bytes(key, data, digest)
+            except S3Error as exc:
+                if exc.code != "NoSuchBucket":
+                    raise
+                self.ensure_bucket()  # deleted behind our back, or ensure_bucket never called
+                self._put_bytes(key, data, digest)
+        except InterpError:
+            raise
+        except Exception as exc:
+            raise self._map(exc, f"writing {key!r}") from exc
+        return StoredRef(bucket=self.bucket, key=key, byte_size=len(data), sha256=digest)
+
+    def get(self, tenant: str, ref: StoredRef) -> torch.Tensor:
+        """Download and verify a tensor; see ``TensorStore.get`` for the errors."""
+        check_ref(tenant, ref, self.bucket)
+        try:
+            resp = self._client.get_object(bucket_name=self.bucket, object_name=ref.key)
+        except Exception as exc:
+            raise self._map(exc, f"reading {ref.key!r}", ref.key) from exc
+        try:
+            # Fail early, before downloading the body, when the headers already disagree.
+            stored_sha = resp.headers.get(f"x-amz-meta-{SHA256_METADATA}")
+            length = resp.headers.get("content-length")
+            if (stored_sha is not None and stored_sha.lower() != ref.sha256) or (
+                length is not None and length.isdigit() and int(length) != ref.byte_size
+            ):
+                raise InvalidArgument(
+                    "OBJECT_HASH_MISMATCH",
+                    f"object {ref.key!r} was replaced: its size/sha256 metadata no longer match "
+                    "the reference",
+                    metadata={"key": ref.key, "expected_sha256": ref.sha256},
+                )
+            # At most one byte past the expected size, so a huge replacement is never buffered.
+            buf = bytearray()
+            want = ref.byte_size + 1
+            while len(buf) < want:
+                chunk = resp.read(min(want - len(buf), 8 * 1024 * 1024))
+                if not chunk:
+                    break
+                buf += chunk
+            data = bytes(buf)
+        except InterpError:
+            raise
+        except Exception as exc:
+            raise self._map(exc, f"reading {ref.key!r}", ref.key) from exc
+        finally:
+            resp.close()
+            resp.release_conn()
+        verify_bytes(ref, data)
+        return decode_tensor(data)
+
+    def delete(self, tenant: str, ref: StoredRef) -> None:
+        """Remove an object; a missing one is ignored (S3 DELETE is idempotent)."""
+        check_ref(tenant, ref, self.bucket)
+        try:
+            self._client.remove_object(bucket_name=self.bucket, object_name=ref.key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                return
+            raise self._map(exc, f"deleting {ref.key!r}") from exc
+        except Exception as exc:
+            raise self._map(exc, f"deleting {ref.key!r}") from exc
+
+    def ping(self) -> None:
+        """Raise Unavailable if the endpoint cannot be reached (FailedPrecondition if the bucket
+        is missing or the credentials are refused)."""
+        try:
+            exists = self._client.bucket_exists(bucket_name=self.bucket)
+        except Exception as exc:
+            raise self._map(exc, "checking the bucket") from exc
+        if not exists:
+            raise FailedPrecondition(
+                "STORE_BUCKET_MISSING", f"bucket {self.bucket!r} does not exist",
+                metadata={"bucket": self.bucket, "endpoint": self.endpoint},
+            )

@@ -1,0 +1,223 @@
+"""End to end through the running Ray Serve fleet: CLI, SDK, error table, ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import numpy as np
+import pytest
+import torch
+
+from interp.v1 import attention_service_pb2 as apb
+from interp.v1 import model_host_service_pb2 as mpb
+from interp.v1 import tensor_pb2 as tpb
+from interpretability import Client, InterpClientError, to_numpy, zero_ablation
+from tests.conftest import DEV_KEY, TOY_MODEL
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+TEXT = "The quick brown fox jumps over the lazy dog."
+
+
+@pytest.fixture(scope="module")
+def client(fleet):
+    with Client(fleet.endpoint, api_key=DEV_KEY) as c:
+        yield c
+
+
+def test_health_and_list_models_cli(fleet):
+    r = fleet.cli("health")
+    assert r.returncode == 0, r.stderr
+    assert "SERVING" in r.stdout and "interp.v1.AttentionService: SERVING" in r.stdout
+    r = fleet.cli("list-models")
+    assert r.returncode == 0 and "smollm2-135m" in r.stdout and "all-minilm-l6-v2" in r.stdout
+
+
+def test_analyze_attention_cli_matches_hf_eager(fleet, tmp_path, smollm):
+    out = tmp_path / "attention_analysis.html"
+    r = fleet.cli(
+        "analyze-attention", "--model-name", "smollm2-135m", "--input-text", TEXT,
+        "--layers", "6,7,8", "--heads", "all", "--output", str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Key Findings:" in r.stdout and "Attention Hotspots" in r.stdout and "Layer 7:" in r.stdout
+    assert "loading smollm2-135m" in r.stderr or "ready" not in r.stderr  # progress goes to stderr
+    html = out.read_text()
+    assert "<script" in html and "http://" not in html and "https://" not in html
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [p["layer"] for p in data["patterns"]] == [6, 7, 8] and len(data["heads"]) == 27
+    with torch.no_grad():
+        ref = smollm.model(input_ids=torch.tensor([data["token_ids"]]), output_attentions=True).attentions
+    for p in data["patterns"]:
+        np.testing.assert_allclose(np.array(p["matrices"]), ref[p["layer"]][0].numpy(), atol=1e-5)
+
+
+def test_sdk_attention_equals_hf_for_bidirectional_model(client, minilm):
+    a = client.analyze_attention("all-minilm-l6-v2", TEXT, include_patterns=True, delivery=tpb.RESULT_DELIVERY_INLINE)
+    assert not a.causal and a.tokens[0] == "[CLS]" and len(a.patterns) == 6
+    with torch.no_grad():
+        ref = minilm.model(input_ids=torch.tensor([list(a.token_ids)]), output_attentions=True).attentions
+    for p in a.patterns:
+        np.testing.assert_allclose(to_numpy(p.pattern), ref[p.layer][0].numpy(), atol=1e-5)
+
+
+def test_compare_attention_cli_writes_reports(fleet, tmp_path):
+    inputs = tmp_path / "input_samples.txt"
+    inputs.write_text("# samples\nThe cat sat on the mat.\n\nA dog barked at the mailman.\nThe cat sat on the mat again.\n")
+    out = tmp_path / "attention_comparison"
+    r = fleet.cli("compare-attention", "--model-name", "all-minilm-l6-v2", "--inputs", str(inputs), "--layers", "0-2", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "comparison.html", "comparison.json", "input_001.html", "input_001.json",
+        "input_002.html", "input_002.json", "input_003.html", "input_003.json",
+    ]
+    comp = json.loads((out / "comparison.json").read_text())
+    assert len(comp["texts"]) == 3 and len(comp["heads"]) == 36
+    for h in comp["heads"]:
+        assert 1 / 3 - 1e-6 <= h["role_agreement"] <= 1
+
+
+def test_interventions_through_the_fleet_equal_a_direct_hook(client, smollm):
+    base = client.run("smollm2-135m", [TEXT], return_logits=True, delivery=tpb.RESULT_DELIVERY_INLINE)
+    ablated = client.run(
+        "smollm2-135m", [TEXT], interventions=[zero_ablation("blocks.4.attn.hook_z", heads=[2])],
+        return_logits=True, delivery=tpb.RESULT_DELIVERY_INLINE,
+    )
+    o_proj = smollm.model.model.layers[4].self_attn.o_proj
+    d = smollm.info.d_head
+
+    def pre(module, args):
+        x = args[0].clone()
+        x[..., 2 * d : 3 * d] = 0
+        return (x,)
+
+    h = o_proj.register_forward_pre_hook(pre)
+    try:
+        with torch.no_grad():
+            expected = smollm.model(input_ids=torch.tensor([list(base.sequences[0].token_ids)])).logits
+    finally:
+        h.remove()
+    np.testing.assert_allclose(to_numpy(ablated.logits), expected.numpy(), atol=1e-5)
+    assert np.abs(to_numpy(ablated.logits) - to_numpy(base.logits)).max() > 1e-3
+
+
+def test_toy_model_heads_are_named_through_the_fleet(client):
+    """The self-trained in-context-bigram model: a previous-token head in layer 0 and an
+    induction head in layer 1 (ground truth from its construction and training)."""
+    from tests.toy_models.induction import evaluation_text
+
+    a = client.analyze_attention(str(TOY_MODEL), evaluation_text(seed=123))
+    roles = {(h.layer, h.head): apb.HeadRole.Name(h.role) for h in a.heads}
+    assert "HEAD_ROLE_PREVIOUS_TOKEN" in [r for (layer, _), r in roles.items() if layer == 0]
+    assert "HEAD_ROLE_INDUCTION" in [r for (layer, _), r in roles.items() if layer == 1]
+
+
+def _bad(client: Client, name: str):
+    long_text = "word " * 600
+    cases = {
+        "unknown model": lambda: client.model_info("gpt2"),
+        "empty model name": lambda: client.model_info(""),
+        "malformed model name": lambda: client.model_info("bad name!!"),
+        "layer out of range": lambda: client.analyze_attention("smollm2-135m", TEXT, layers=[30]),
+        "head out of range": lambda: client.analyze_attention("smollm2-135m", TEXT, heads=[9]),
+        "duplicate layer": lambda: client.analyze_attention("smollm2-135m", TEXT, layers=[1, 1]),
+        "empty text": lambda: client.analyze_attention("smollm2-135m", "  "),
+        "too many tokens": lambda: client.analyze_attention("smollm2-135m", long_text),
+        "too many characters": lambda: client.analyze_attention("smollm2-135m", "x" * 25_000),
+        "batch too large": lambda: client.run("smollm2-135m", [TEXT] * 17),
+        "unknown hook site": lambda: client.run("smollm2-135m", [TEXT], capture=["blocks.0.hook_nothing"]),
+        "malformed tensor": lambda: client.run(
+            "smollm2-135m", [TEXT],
+            interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", steering=mpb.SteeringVector(
+                vector=tpb.Tensor(dtype=tpb.DATA_TYPE_FLOAT32, shape=[576], raw=b"123")))],
+        ),
+        "tensor without dtype": lambda: client.run(
+            "smollm2-135m", [TEXT],
+            interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", steering=mpb.SteeringVector(
+                vector=tpb.Tensor(shape=[576], raw=b"\0" * 2304)))],
+        ),
+        "intervention without action": lambda: client.run(
+            "smollm2-135m", [TEXT], interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre")]
+        ),
+        "capture-only site": lambda: client.run("smollm2-135m", [TEXT], interventions=[zero_ablation("blocks.0.attn.hook_pattern")]),
+        "position out of range": lambda: client.run(
+            "smollm2-135m", [TEXT], interventions=[zero_ablation("blocks.0.hook_resid_pre", positions=[99])]
+        ),
+        "top-k on an encoder": lambda: client.run("all-minilm-l6-v2", [TEXT], top_k=5),
+        "token id out of range": lambda: client.run("smollm2-135m", tokens=[[1, 2, 10**7]]),
+        "one-input comparison": lambda: client.compare_attention("smollm2-135m", [TEXT]),
+        "too many links": lambda: client.analyze_attention("smollm2-135m", TEXT, top_k_links=5000),
+        "missing stored object": lambda: client.run(
+            "smollm2-135m", [TEXT],
+            interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", patch=mpb.ActivationPatch(source=tpb.Tensor(
+                dtype=tpb.DATA_TYPE_FLOAT32, shape=[1, 10, 576],
+                object=tpb.ObjectRef(key="dev/runs/0123456789abcdef0123456789abcdef.safetensors", byte_size=10, sha256="ab" * 32))))],
+        ),
+        "other tenant's object": lambda: client.run(
+            "smollm2-135m", [TEXT],
+            interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", patch=mpb.ActivationPatch(source=tpb.Tensor(
+                dtype=tpb.DATA_TYPE_FLOAT32, shape=[1, 10, 576],
+                object=tpb.ObjectRef(key="alice/runs/0123456789abcdef0123456789abcdef.safetensors", byte_size=10, sha256="ab" * 32))))],
+        ),
+    }
+    return cases[name]
+
+
+BAD_INPUTS = [
+    ("unknown model", grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND"),
+    ("empty model name", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_NAME_EMPTY"),
+    ("malformed model name", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_NAME_INVALID"),
+    ("layer out of range", grpc.StatusCode.INVALID_ARGUMENT, "LAYER_OUT_OF_RANGE"),
+    ("head out of range", grpc.StatusCode.INVALID_ARGUMENT, "HEAD_OUT_OF_RANGE"),
+    ("duplicate layer", grpc.StatusCode.INVALID_ARGUMENT, "LAYER_DUPLICATE"),
+    ("empty text", grpc.StatusCode.INVALID_ARGUMENT, "INPUT_EMPTY"),
+    ("too many tokens", grpc.StatusCode.RESOURCE_EXHAUSTED, "INPUT_TOO_LONG"),
+    ("too many characters", grpc.StatusCode.RESOURCE_EXHAUSTED, "INPUT_TOO_LONG"),
+    ("batch too large", grpc.StatusCode.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE"),
+    ("unknown hook site", grpc.StatusCode.INVALID_ARGUMENT, "HOOK_SITE_UNKNOWN"),
+    ("malformed tensor", grpc.StatusCode.INVALID_ARGUMENT, "TENSOR_MALFORMED"),
+    ("tensor without dtype", grpc.StatusCode.INVALID_ARGUMENT, "TENSOR_DTYPE_INVALID"),
+    ("intervention without action", grpc.StatusCode.INVALID_ARGUMENT, "INTERVENTION_ACTION_MISSING"),
+    ("capture-only site", grpc.StatusCode.INVALID_ARGUMENT, "HOOK_SITE_NOT_INTERVENABLE"),
+    ("position out of range", grpc.StatusCode.INVALID_ARGUMENT, "POSITION_OUT_OF_RANGE"),
+    ("top-k on an encoder", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_LM_HEAD"),
+    ("token id out of range", grpc.StatusCode.INVALID_ARGUMENT, "TOKEN_ID_OUT_OF_RANGE"),
+    ("one-input comparison", grpc.StatusCode.INVALID_ARGUMENT, "TOO_FEW_INPUTS"),
+    ("too many links", grpc.StatusCode.INVALID_ARGUMENT, "TOP_K_OUT_OF_RANGE"),
+    ("missing stored object", grpc.StatusCode.NOT_FOUND, "OBJECT_NOT_FOUND"),
+    ("other tenant's object", grpc.StatusCode.PERMISSION_DENIED, "OBJECT_NOT_OWNED"),
+]
+
+
+@pytest.mark.parametrize("name, code, reason", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_inputs_get_clear_errors(client, name, code, reason):
+    with pytest.raises(InterpClientError) as e:
+        _bad(client, name)()
+    assert (e.value.code, e.value.reason) == (code, reason), str(e.value)
+    assert "Traceback" not in e.value.message and "File \"" not in e.value.message
+
+
+@pytest.mark.parametrize(
+    "key, reason", [(None, "API_KEY_MISSING"), ("not-a-key", "API_KEY_INVALID")], ids=["no key", "wrong key"]
+)
+def test_unauthenticated_calls_are_refused(fleet, key, reason):
+    with Client(fleet.endpoint, api_key=key or "") as c, pytest.raises(InterpClientError) as e:
+        c.list_models()
+    assert (e.value.code, e.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
+
+
+def test_malformed_request_bytes_are_invalid_argument(fleet):
+    with grpc.insecure_channel(fleet.endpoint) as ch:
+        call = ch.unary_unary("/interp.v1.AttentionService/AnalyzeAttention")
+        with pytest.raises(grpc.RpcError) as e:
+            call(b"\xff\xff\xff\xff", metadata=(("x-api-key", DEV_KEY),), timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_cli_reports_server_errors_with_reason(fleet):
+    r = fleet.cli("analyze-attention", "--model-name", "smollm2-135m", "--input-text", TEXT, "--layers", "40")
+    assert r.returncode == 1
+    assert "INVALID_ARGUMENT (LAYER_OUT_OF_RANGE)" in r.stderr and "layers[0]" in r.stderr
+    r = fleet.cli("analyze-attention", "--model-name", "smollm2-135m", "--input-text", TEXT, "--layers", "six")
+    assert r.returncode == 2 and "--layers" in r.stderr
+    assert "Traceback" not in r.stderr
