@@ -59,6 +59,7 @@ class LoaderSettings:
             empty means any directory.
         max_tokens: upper bound on input length, further capped by the model's positions.
         hub_probe_timeout_s: how long to wait for the hub to answer before calling it offline.
+        device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
     cache_dir: Path
@@ -66,6 +67,7 @@ class LoaderSettings:
     allowed_local_roots: tuple[Path, ...] = ()
     max_tokens: int = 512
     hub_probe_timeout_s: float = 2.0
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,7 @@ class ModelResolver:
         return target
 
 
-def _load_weights(path: str, progress: ProgressFn) -> tuple[nn.Module, object]:
+def _load_weights(path: str, progress: ProgressFn, device: str) -> tuple[nn.Module, object]:
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     progress("reading config", 0.7)
@@ -274,6 +276,9 @@ def _load_weights(path: str, progress: ProgressFn) -> tuple[nn.Module, object]:
         path, attn_implementation="eager", use_safetensors=True, trust_remote_code=False, dtype=torch.float32
     )
     model.eval()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -395,7 +400,7 @@ class ModelCache:
         progress("resolving model", 0.02)
         path, source = self.resolver.resolve(name, progress)
         try:
-            model, tokenizer = _load_weights(path, progress)
+            model, tokenizer = _load_weights(path, progress, self.settings.device)
         except (InvalidArgument, NotFound):
             raise
         except MemoryError:

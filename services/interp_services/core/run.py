@@ -283,6 +283,11 @@ def run_model(
         input_ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         attention_mask[b, : len(seq)] = 1
 
+    device = next(loaded.model.parameters()).device
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    for iv in interventions:
+        if iv.tensor is not None:
+            iv.tensor = iv.tensor.to(device)
     captures: dict[str, torch.Tensor] = {}
     handles = []
     with loaded.lock:
@@ -298,7 +303,7 @@ def run_model(
                 binding = bind_site(loaded.model, loaded.spec, name, info.num_heads, info.num_kv_heads)
 
                 def grab(act: torch.Tensor, name: str = name) -> None:
-                    captures[name] = act.detach().clone()
+                    captures[name] = act.detach().to("cpu", copy=True)
 
                 handles.append(_install(binding, grab))
             with torch.inference_mode():
@@ -315,7 +320,7 @@ def run_model(
     top_next: list[list[TopToken]] = []
     if top_k and logits is not None:
         for b, n in enumerate(lengths):
-            row = logits[b, n - 1].float()
+            row = logits[b, n - 1].float().cpu()
             probs = torch.softmax(row, dim=-1)
             p, ids = probs.topk(top_k)
             top_next.append(
@@ -328,7 +333,7 @@ def run_model(
         token_ids=[list(s) for s in batch],
         tokens=[tok.convert_ids_to_tokens(list(s)) for s in batch],  # type: ignore[attr-defined]
         captures=captures,
-        attention_mask=attention_mask,
-        logits=logits.detach() if (return_logits and logits is not None) else None,
+        attention_mask=attention_mask.cpu(),
+        logits=logits.detach().cpu() if (return_logits and logits is not None) else None,
         top_next=top_next,
     )

@@ -136,6 +136,14 @@ class GrpcChannelBackend:
             yield self._reply(err)
 
 
+def _observe(metrics: Metrics, *args) -> None:
+    """Record a finished call; a metrics failure must never change the call's outcome."""
+    try:
+        metrics.observe(*args)
+    except Exception:  # noqa: BLE001
+        log.exception("recording metrics failed")
+
+
 def _apply(context: grpc.aio.ServicerContext, reply: Reply) -> None:
     context.set_code(reply.code)
     context.set_details(reply.details)
@@ -191,7 +199,7 @@ class Gateway:
             except Exception as exc:  # noqa: BLE001 - the public boundary
                 code = self._fail(context, exc)
             finally:
-                self.metrics.observe(service, method, code.name, time.perf_counter() - start, len(request), len(out))
+                _observe(self.metrics, service, method, code.name, time.perf_counter() - start, len(request), len(out))
             return out
 
         return handler
@@ -215,7 +223,7 @@ class Gateway:
             except Exception as exc:  # noqa: BLE001
                 code = self._fail(context, exc)
             finally:
-                self.metrics.observe(service, method, code.name, time.perf_counter() - start, len(request), sent)
+                _observe(self.metrics, service, method, code.name, time.perf_counter() - start, len(request), sent)
 
         return handler
 

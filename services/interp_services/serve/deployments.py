@@ -126,6 +126,7 @@ class ModelHostDeployment:
                 allow_hub=s.allow_hub,
                 allowed_local_roots=tuple(Path(p).expanduser() for p in s.allowed_local_roots),
                 max_tokens=s.max_tokens,
+                device=s.device,
             ),
             max_models=s.max_models_per_replica,
             max_bytes=s.max_model_bytes,

@@ -44,8 +44,11 @@ class RayGatewayMetrics:
         if code != "OK":
             self.errors.inc(1, tags=tags)
         self.latency.observe(seconds, tags={"service": service, "method": method})
-        self.bytes.inc(bytes_in, tags={"service": service, "method": method, "direction": "in"})
-        self.bytes.inc(bytes_out, tags={"service": service, "method": method, "direction": "out"})
+        # Ray counters refuse increments of 0 (an empty request serializes to no bytes).
+        if bytes_in:
+            self.bytes.inc(bytes_in, tags={"service": service, "method": method, "direction": "in"})
+        if bytes_out:
+            self.bytes.inc(bytes_out, tags={"service": service, "method": method, "direction": "out"})
 
 
 class CountingStore:
@@ -63,12 +66,14 @@ class CountingStore:
 
     def put(self, tenant: str, tensor: torch.Tensor, *, prefix: str = "") -> StoredRef:
         ref = self.inner.put(tenant, tensor, prefix=prefix)
-        self.moved.inc(ref.byte_size, tags={"service": self.service, "direction": "write"})
+        if ref.byte_size:
+            self.moved.inc(ref.byte_size, tags={"service": self.service, "direction": "write"})
         return ref
 
     def get(self, tenant: str, ref: StoredRef) -> torch.Tensor:
         t = self.inner.get(tenant, ref)
-        self.moved.inc(ref.byte_size, tags={"service": self.service, "direction": "read"})
+        if ref.byte_size:
+            self.moved.inc(ref.byte_size, tags={"service": self.service, "direction": "read"})
         return t
 
     def delete(self, tenant: str, ref: StoredRef) -> None:

@@ -78,6 +78,7 @@ class FleetSettings:
     allowed_local_roots: tuple[str, ...] = ()
     preload_models: tuple[str, ...] = ()
     max_tokens: int = 512
+    device: str = "auto"
     torch_threads: int = 0
     default_timeout_s: float = 120.0
     max_timeout_s: float = 900.0
