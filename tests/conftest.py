@@ -75,10 +75,11 @@ def servers(model_cache, local_store):
 class Fleet:
     """A running fleet: endpoint, the process that runs it, and a CLI runner."""
 
-    def __init__(self, process, store_dir: Path) -> None:
+    def __init__(self, process, store_dir: Path, metrics_port: int) -> None:
         self.process = process
         self.endpoint = process.endpoint
         self.store_dir = store_dir
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run the CLI as a user would."""
@@ -96,11 +97,15 @@ def fleet(tmp_path_factory):
     from interp_services.serve.process import FleetProcess, write_config
 
     tmp = tmp_path_factory.mktemp("fleet")
-    config = write_config(tmp / "fleet.yaml", port=free_port(), store=tmp / "store", model_cache=MODEL_CACHE, extra="allow_hub: false")
+    metrics_port = free_port()
+    config = write_config(
+        tmp / "fleet.yaml", port=free_port(), store=tmp / "store", model_cache=MODEL_CACHE,
+        metrics_port=metrics_port, extra="allow_hub: false",
+    )
     process = FleetProcess(config)
     try:
         process.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    yield Fleet(process, tmp / "store")
+    yield Fleet(process, tmp / "store", metrics_port)
     process.stop()

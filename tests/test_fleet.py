@@ -104,9 +104,11 @@ def test_interventions_through_the_fleet_equal_a_direct_hook(client, smollm):
 def test_toy_model_heads_are_named_through_the_fleet(client):
     """The self-trained in-context-bigram model: a previous-token head in layer 0 and an
     induction head in layer 1 (ground truth from its construction and training)."""
-    from tests.toy_models.induction import evaluation_text
+    from tests.toy_models.induction import evaluation_sequences, sequences_to_text
 
-    a = client.analyze_attention(str(TOY_MODEL), evaluation_text(seed=123))
+    text = sequences_to_text(evaluation_sequences(1, seed=123).tokens)[0]
+    a = client.analyze_attention(str(TOY_MODEL), text)
+    assert a.tokens == text.split()  # the word-level tokenizer: one token per symbol
     roles = {(h.layer, h.head): apb.HeadRole.Name(h.role) for h in a.heads}
     assert "HEAD_ROLE_PREVIOUS_TOKEN" in [r for (layer, _), r in roles.items() if layer == 0]
     assert "HEAD_ROLE_INDUCTION" in [r for (layer, _), r in roles.items() if layer == 1]
@@ -221,3 +223,30 @@ def test_cli_reports_server_errors_with_reason(fleet):
     r = fleet.cli("analyze-attention", "--model-name", "smollm2-135m", "--input-text", TEXT, "--layers", "six")
     assert r.returncode == 2 and "--layers" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_metrics_are_exported_with_codes(fleet, client):
+    """Requests, errors by code, latency and tensor bytes appear on Ray's Prometheus endpoint."""
+    import time
+    import urllib.request
+
+    with pytest.raises(InterpClientError):
+        client.model_info("gpt2")
+    client.run("all-minilm-l6-v2", ["metrics"], capture=["blocks.0.hook_resid_pre"], delivery=tpb.RESULT_DELIVERY_OBJECT_STORE)
+    wanted = [
+        'ray_interp_gateway_requests_total{',
+        'code="NOT_FOUND"',
+        "ray_interp_gateway_errors_total",
+        "ray_interp_gateway_request_latency_seconds_bucket",
+        'ray_interp_store_tensor_bytes_total{',
+    ]
+    deadline = time.monotonic() + 90  # Ray exports every few seconds
+    while True:
+        text = urllib.request.urlopen(fleet.metrics_url, timeout=10).read().decode()
+        missing = [w for w in wanted if w not in text]
+        if not missing:
+            break
+        assert time.monotonic() < deadline, f"missing metrics: {missing}"
+        time.sleep(3)
+    line = next(x for x in text.splitlines() if x.startswith("ray_interp_gateway_requests_total{") and 'code="NOT_FOUND"' in x)
+    assert 'method="GetModelInfo"' in line and float(line.rsplit(" ", 1)[1]) >= 1

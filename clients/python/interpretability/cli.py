@@ -62,6 +62,8 @@ def _load_with_progress(client: Client, model: str) -> None:
     try:
         for ev in client.load_model(model):
             if ev.stage == "ready":
+                if bar is not None:
+                    bar.n = 100
                 break
             if bar is None:
                 bar = tqdm(total=100, desc=f"loading {model}", file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
@@ -71,7 +73,6 @@ def _load_with_progress(client: Client, model: str) -> None:
             bar.refresh()
     finally:
         if bar is not None:
-            bar.n = 100
             bar.close()
 
 

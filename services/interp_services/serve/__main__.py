@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             include_dashboard=False,
             namespace="interp",
             _temp_dir=temp_dir,
+            _metrics_export_port=settings.ray.metrics_export_port,
             log_to_driver=False,
         )
     # No HTTP proxy: the gateway replica serves gRPC itself.

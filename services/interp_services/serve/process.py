@@ -95,7 +95,9 @@ class FleetProcess:
         self.stop()
 
 
-def write_config(path: Path, *, port: int, store: Path, model_cache: Path, extra: str = "") -> Path:
+def write_config(
+    path: Path, *, port: int, store: Path, model_cache: Path, metrics_port: int | None = None, extra: str = ""
+) -> Path:
     """A small settings file for a local fleet on a 2-core machine."""
     path.write_text(
         "\n".join(
@@ -104,7 +106,8 @@ def write_config(path: Path, *, port: int, store: Path, model_cache: Path, extra
                 f"store_url: {store}",
                 f"model_cache_dir: {model_cache}",
                 "torch_threads: 2",
-                "ray: {num_cpus: 2, object_store_memory_bytes: 134217728, temp_dir: " + str(path.parent / "ray") + "}",
+                "ray: {num_cpus: 2, object_store_memory_bytes: 134217728, "
+                f"metrics_export_port: {'null' if metrics_port is None else metrics_port}, temp_dir: {path.parent / 'ray'}}}",
                 extra,
             ]
         )

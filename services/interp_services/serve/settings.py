@@ -60,6 +60,7 @@ class RaySettings:
     num_cpus: int | None = None
     object_store_memory_bytes: int = 256 << 20
     temp_dir: str | None = None
+    metrics_export_port: int | None = None
 
 
 @dataclass(frozen=True)
