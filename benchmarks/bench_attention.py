@@ -25,7 +25,9 @@ MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
 TEXT = (
     "Interpretability research asks how a language model turns a prompt into a prediction. "
     "Attention heads move information between positions, and some of them copy earlier tokens "
-    "while others track syntax or simply look back at the very first token of the input."
+    "while others track syntax or simply look back at the very first token of the input. "
+    "Researchers ablate, patch and steer these components to test hypotheses about circuits, "
+    "and they compare heads across inputs to see which behaviours are stable."
 )
 
 
@@ -46,6 +48,7 @@ def main() -> None:
     ids = model.tokenizer(TEXT)["input_ids"][: args.tokens]
     text = model.tokenizer.decode(ids)
     ids = model.tokenizer(text)["input_ids"]
+    assert abs(len(ids) - args.tokens) <= 2, len(ids)
     input_ids = torch.tensor([ids])
 
     def bare() -> float:

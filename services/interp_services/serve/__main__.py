@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray starts workers at nice 15; on a small machine the model host then loses the CPU to
+    # Ray's own daemons mid-forward and its OpenMP threads straggle. Same priority as Ray itself.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     import ray
     from ray import serve
 
