@@ -443,3 +443,39 @@ def test_compare_identical_results_agree_fully() -> None:
 def test_compare_requires_results() -> None:
     with pytest.raises(InvalidArgument):
         compare_attention([])
+
+
+def test_role_beyond_the_sink_names_what_a_sink_head_does_with_the_rest() -> None:
+    """A head with 0.7 on the first token and 0.3 on the previous token is a sink head whose
+    remaining attention is previous-token; one with the rest on itself is current-token."""
+    t = 12
+    prev = torch.zeros(t, t)
+    cur = torch.zeros(t, t)
+    for q in range(t):
+        prev[q, 0] += 0.7 if q > 0 else 1.0
+        cur[q, 0] += 0.7 if q > 0 else 1.0
+        if q > 0:
+            prev[q, q - 1] += 0.3
+            cur[q, q] += 0.3
+    tokens = [f"t{i}" for i in range(t)]
+    res = analyze_attention({0: torch.stack([prev, cur])}, [0, 1], tokens, list(range(t)), causal=True, num_layers=1, num_heads=2)
+    by_head = {h.head: h for h in res.heads}
+    assert by_head[0].role is HeadRole.FIRST_TOKEN and by_head[1].role is HeadRole.FIRST_TOKEN
+    assert by_head[0].role_beyond_sink is HeadRole.PREVIOUS_TOKEN
+    assert by_head[1].role_beyond_sink is HeadRole.CURRENT_TOKEN
+    # After removal every row that can look back puts all its remaining mass one step back
+    # (the first remaining query has a single visible key and is not scored).
+    assert by_head[0].role_beyond_sink_score == pytest.approx(1.0, abs=1e-5)
+    assert by_head[0].role_score == pytest.approx((1.0 + 0.7 * (t - 2)) / (t - 1), abs=1e-5)  # q=1: prev is the sink
+    assert any("beyond the sink, previous-token" in f for f in res.findings)
+
+
+def test_role_beyond_the_sink_equals_role_for_other_heads() -> None:
+    t = 6
+    a = torch.zeros(1, t, t)
+    a[0, 0, 0] = 1
+    for q in range(1, t):
+        a[0, q, q - 1] = 1
+    res = analyze_attention({0: a}, [0], list("abcdef"), [1, 2, 3, 4, 5, 6], causal=True, num_layers=1, num_heads=1)
+    h = res.heads[0]
+    assert (h.role_beyond_sink, h.role_beyond_sink_score) == (h.role, h.role_score)

@@ -937,6 +937,9 @@ function build(D) {
     {label: 'Norm. entropy', key: 'normalized_entropy', num: true, digits: 3, title: 'entropy / log(number of visible keys)'},
     {label: 'Mean attn. distance', key: 'mean_attention_distance', num: true, digits: 2, title: 'mean |query - key| weighted by attention'},
     {label: 'Best offset', value: r => (r.scores && isNum(r.scores.best_offset) ? r.scores.best_offset : null), num: true, digits: 0},
+    {label: 'Beyond the sink', value: r => (r.role === 'first_token' && r.role_beyond_sink ? r.role_beyond_sink : null),
+     render: r => (r.role === 'first_token' && r.role_beyond_sink ? [roleChip(r.role_beyond_sink), ' ' + fmt(r.role_beyond_sink_score, 2)] : ''),
+     title: 'for a first-token (sink) head: the role of the attention left once the first token is removed'},
   ], headRows, {rowAttrs: (r, tr) => { tr.dataset.key = r.layer + ':' + r.head; }, onRowClick: selectFromRow});
   byId('heads-table').append(headsTable);
   const roleSel = byId('role-filter');

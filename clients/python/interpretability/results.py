@@ -42,6 +42,8 @@ def analysis_to_dict(a: apb.AttentionAnalysis, *, decimals: int | None = None) -
                     "next_token": r(s.next_token),
                 },
                 "mean_attention_distance": r(h.mean_attention_distance),
+                "role_beyond_sink": role_name(h.role_beyond_sink),
+                "role_beyond_sink_score": r(h.role_beyond_sink_score),
             }
         )
     patterns = []

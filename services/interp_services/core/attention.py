@@ -72,6 +72,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import statistics
 from collections import Counter
@@ -198,6 +199,10 @@ class HeadResult:
             mass score (how close the head came to a role).
         scores: Every role score.
         mean_attention_distance: Mean over all queries of ``sum_k A[q,k] |q-k|`` in tokens.
+        role_beyond_sink: For a FIRST_TOKEN (sink) head, the role of what is left once the
+            first key is removed and each row renormalised (see :func:`_beyond_sink`); equal
+            to ``role`` for every other head.
+        role_beyond_sink_score: That role's score, on the renormalised pattern.
     """
 
     layer: int
@@ -208,6 +213,12 @@ class HeadResult:
     role_score: float
     scores: HeadRoleScores
     mean_attention_distance: float
+    role_beyond_sink: HeadRole | None = None
+    role_beyond_sink_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.role_beyond_sink is None:
+            self.role_beyond_sink, self.role_beyond_sink_score = self.role, self.role_score
 
 
 @dataclass
@@ -556,6 +567,40 @@ def assign_role(
     raise AssertionError("unreachable: the best eligible role is within the margin of itself")
 
 
+def _beyond_sink(a: torch.Tensor, causal: bool, token_ids: Sequence[int]) -> list[tuple[HeadRole, float]]:
+    """Roles of sink heads once the sink is taken out.
+
+    Many LLM heads park most of their attention on the first token (a no-op "sink") and do their
+    real work with the rest. Dropping the first key and query and renormalising each row shows
+    that work: the relations the roles test (offset -1, self, earlier occurrence + 1, fixed
+    offsets) are unchanged by the shift, so the same scoring applies. The first-token role is
+    not a candidate here -- the new first token is no sink.
+
+    Args:
+        a: ``[H, T, T]`` patterns of the sink heads (``T > 2``).
+        causal: As in :func:`analyze_attention`.
+        token_ids: The ``T`` token ids.
+
+    Returns:
+        ``(role, score)`` per head.
+    """
+    rest = a[:, 1:, 1:].to(_DTYPE)
+    total = rest.sum(-1, keepdim=True)
+    t = rest.shape[-1]
+    uniform = _uniform_pattern(t, causal)
+    # A query that put everything on the sink has nothing left: treat it as uniform (no role).
+    rest = torch.where(total > 1e-6, rest / total.clamp(min=1e-12), uniform.expand_as(rest))
+    targets, defined = _induction_targets(token_ids[1:])
+    _, norm = _entropies(rest, causal)
+    _, uniform_broad = _entropies(uniform, causal)
+    baseline = dataclasses.replace(_role_scores(uniform, causal, targets, defined, uniform_broad)[0], first_token=0.0)
+    out = []
+    for sc in _role_scores(rest, causal, targets, defined, norm):
+        role, score = assign_role(dataclasses.replace(sc, first_token=0.0), causal=causal, baseline=baseline)
+        out.append((role, float(score)))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Links, layers and findings
 # --------------------------------------------------------------------------------------------
@@ -606,7 +651,12 @@ def _head_line(h: HeadResult) -> str:
         what = f"positional head, offset {h.scores.best_offset:+d}"
     else:
         what = f"{_ROLE_PHRASE[h.role]} head"
-    return f"Layer {h.layer}, Head {h.head}: {what} (score {h.role_score:.2f})"
+    line = f"Layer {h.layer}, Head {h.head}: {what} (score {h.role_score:.2f})"
+    if h.role is HeadRole.FIRST_TOKEN and h.role_beyond_sink not in (HeadRole.MIXED, HeadRole.BROAD, None):
+        rest = h.role_beyond_sink
+        assert rest is not None
+        line += f"; beyond the sink, {_ROLE_PHRASE[rest]} ({h.role_beyond_sink_score:.2f})"
+    return line
 
 
 def _findings(
@@ -735,6 +785,11 @@ def analyze_attention(
                     mean_attention_distance=float(dist[i]),
                 )
             )
+        sinks = [i for i, h in enumerate(this_layer) if h.role is HeadRole.FIRST_TOKEN]
+        if sinks and t > 2:
+            rest = _beyond_sink(a[sinks], causal, token_ids)
+            for i, (r, sc) in zip(sinks, rest, strict=True):
+                this_layer[i].role_beyond_sink, this_layer[i].role_beyond_sink_score = r, sc
         this_layer.sort(key=lambda h: h.head)
         counts = Counter(h.role for h in this_layer)
         layer_results.append(

@@ -67,6 +67,8 @@ def result_to_proto(model: str, text: str, r: core.AttentionResult) -> pb.Attent
                 role=role_to_proto(h.role),
                 role_score=h.role_score,
                 mean_attention_distance=h.mean_attention_distance,
+                role_beyond_sink=role_to_proto(h.role_beyond_sink or h.role),
+                role_beyond_sink_score=h.role_beyond_sink_score,
                 scores=pb.HeadRoleScores(
                     previous_token=h.scores.previous_token,
                     current_token=h.scores.current_token,

@@ -25,37 +25,37 @@ _sym_db = _symbol_database.Default()
 from interp.v1 import tensor_pb2 as interp_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!interp/v1/attention_service.proto\x12\tinterp.v1\x1a\x16interp/v1/tensor.proto\"\xd5\x01\n\x0eHeadRoleScores\x12\x16\n\x0eprevious_token\x18\x01 \x01(\x02\x12\x15\n\rcurrent_token\x18\x02 \x01(\x02\x12\x13\n\x0b\x66irst_token\x18\x03 \x01(\x02\x12\x19\n\x11positional_offset\x18\x04 \x01(\x02\x12\x13\n\x0b\x62\x65st_offset\x18\x05 \x01(\x05\x12\r\n\x05\x62road\x18\x06 \x01(\x02\x12\x11\n\tinduction\x18\x07 \x01(\x02\x12\x19\n\x11induction_defined\x18\x08 \x01(\x08\x12\x12\n\nnext_token\x18\t \x01(\x02\"\xdb\x01\n\x0cHeadAnalysis\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x05\x12\x0f\n\x07\x65ntropy\x18\x03 \x01(\x02\x12\x1a\n\x12normalized_entropy\x18\x04 \x01(\x02\x12!\n\x04role\x18\x05 \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x12\n\nrole_score\x18\x06 \x01(\x02\x12)\n\x06scores\x18\x07 \x01(\x0b\x32\x19.interp.v1.HeadRoleScores\x12\x1f\n\x17mean_attention_distance\x18\x08 \x01(\x02\"\x92\x01\n\rAttentionLink\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x05\x12\x16\n\x0equery_position\x18\x03 \x01(\x05\x12\x14\n\x0ckey_position\x18\x04 \x01(\x05\x12\x13\n\x0bquery_token\x18\x05 \x01(\t\x12\x11\n\tkey_token\x18\x06 \x01(\t\x12\x0e\n\x06weight\x18\x07 \x01(\x02\"\x95\x01\n\x0cLayerSummary\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x14\n\x0cmean_entropy\x18\x02 \x01(\x02\x12\x1f\n\x17mean_attention_distance\x18\x03 \x01(\x02\x12*\n\rdominant_role\x18\x04 \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x13\n\x0brole_counts\x18\x05 \x03(\x05\"P\n\x0cLayerPattern\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\r\n\x05heads\x18\x02 \x03(\x05\x12\"\n\x07pattern\x18\x03 \x01(\x0b\x32\x11.interp.v1.Tensor\"\xc4\x02\n\x11\x41ttentionAnalysis\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0e\n\x06tokens\x18\x03 \x03(\t\x12\x11\n\ttoken_ids\x18\x04 \x03(\x03\x12\x0e\n\x06\x63\x61usal\x18\x05 \x01(\x08\x12\x12\n\nnum_layers\x18\x06 \x01(\x05\x12\x11\n\tnum_heads\x18\x07 \x01(\x05\x12&\n\x05heads\x18\x08 \x03(\x0b\x32\x17.interp.v1.HeadAnalysis\x12\'\n\x06layers\x18\t \x03(\x0b\x32\x17.interp.v1.LayerSummary\x12*\n\x08hotspots\x18\n \x03(\x0b\x32\x18.interp.v1.AttentionLink\x12\x10\n\x08\x66indings\x18\x0b \x03(\t\x12)\n\x08patterns\x18\x0c \x03(\x0b\x32\x17.interp.v1.LayerPattern\"\xb1\x01\n\x17\x41nalyzeAttentionRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0e\n\x06layers\x18\x03 \x03(\x05\x12\r\n\x05heads\x18\x04 \x03(\x05\x12\x18\n\x10include_patterns\x18\x05 \x01(\x08\x12\x13\n\x0btop_k_links\x18\x06 \x01(\x05\x12+\n\x08\x64\x65livery\x18\x07 \x01(\x0e\x32\x19.interp.v1.ResultDelivery\"J\n\x18\x41nalyzeAttentionResponse\x12.\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\x1c.interp.v1.AttentionAnalysis\"\x9d\x01\n\x0eHeadComparison\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x05\x12+\n\x0e\x63onsensus_role\x18\x03 \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x16\n\x0erole_agreement\x18\x04 \x01(\x02\x12\x14\n\x0cmean_entropy\x18\x05 \x01(\x02\x12\x13\n\x0b\x65ntropy_std\x18\x06 \x01(\x02\"\xb2\x01\n\x17\x43ompareAttentionRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12\x0e\n\x06layers\x18\x03 \x03(\x05\x12\r\n\x05heads\x18\x04 \x03(\x05\x12\x18\n\x10include_patterns\x18\x05 \x01(\x08\x12\x13\n\x0btop_k_links\x18\x06 \x01(\x05\x12+\n\x08\x64\x65livery\x18\x07 \x01(\x0e\x32\x19.interp.v1.ResultDelivery\"\x86\x01\n\x18\x43ompareAttentionResponse\x12.\n\x08\x61nalyses\x18\x01 \x03(\x0b\x32\x1c.interp.v1.AttentionAnalysis\x12(\n\x05heads\x18\x02 \x03(\x0b\x32\x19.interp.v1.HeadComparison\x12\x10\n\x08\x66indings\x18\x03 \x03(\t*\xf9\x01\n\x08HeadRole\x12\x19\n\x15HEAD_ROLE_UNSPECIFIED\x10\x00\x12\x1c\n\x18HEAD_ROLE_PREVIOUS_TOKEN\x10\x01\x12\x1b\n\x17HEAD_ROLE_CURRENT_TOKEN\x10\x02\x12\x19\n\x15HEAD_ROLE_FIRST_TOKEN\x10\x03\x12\x1f\n\x1bHEAD_ROLE_POSITIONAL_OFFSET\x10\x04\x12\x13\n\x0fHEAD_ROLE_BROAD\x10\x05\x12\x17\n\x13HEAD_ROLE_INDUCTION\x10\x06\x12\x13\n\x0fHEAD_ROLE_MIXED\x10\x07\x12\x18\n\x14HEAD_ROLE_NEXT_TOKEN\x10\x08\x32\xcc\x01\n\x10\x41ttentionService\x12[\n\x10\x41nalyzeAttention\x12\".interp.v1.AnalyzeAttentionRequest\x1a#.interp.v1.AnalyzeAttentionResponse\x12[\n\x10\x43ompareAttention\x12\".interp.v1.CompareAttentionRequest\x1a#.interp.v1.CompareAttentionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!interp/v1/attention_service.proto\x12\tinterp.v1\x1a\x16interp/v1/tensor.proto\"\xd5\x01\n\x0eHeadRoleScores\x12\x16\n\x0eprevious_token\x18\x01 \x01(\x02\x12\x15\n\rcurrent_token\x18\x02 \x01(\x02\x12\x13\n\x0b\x66irst_token\x18\x03 \x01(\x02\x12\x19\n\x11positional_offset\x18\x04 \x01(\x02\x12\x13\n\x0b\x62\x65st_offset\x18\x05 \x01(\x05\x12\r\n\x05\x62road\x18\x06 \x01(\x02\x12\x11\n\tinduction\x18\x07 \x01(\x02\x12\x19\n\x11induction_defined\x18\x08 \x01(\x08\x12\x12\n\nnext_token\x18\t \x01(\x02\"\xaa\x02\n\x0cHeadAnalysis\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x05\x12\x0f\n\x07\x65ntropy\x18\x03 \x01(\x02\x12\x1a\n\x12normalized_entropy\x18\x04 \x01(\x02\x12!\n\x04role\x18\x05 \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x12\n\nrole_score\x18\x06 \x01(\x02\x12)\n\x06scores\x18\x07 \x01(\x0b\x32\x19.interp.v1.HeadRoleScores\x12\x1f\n\x17mean_attention_distance\x18\x08 \x01(\x02\x12-\n\x10role_beyond_sink\x18\t \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x1e\n\x16role_beyond_sink_score\x18\n \x01(\x02\"\x92\x01\n\rAttentionLink\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x05\x12\x16\n\x0equery_position\x18\x03 \x01(\x05\x12\x14\n\x0ckey_position\x18\x04 \x01(\x05\x12\x13\n\x0bquery_token\x18\x05 \x01(\t\x12\x11\n\tkey_token\x18\x06 \x01(\t\x12\x0e\n\x06weight\x18\x07 \x01(\x02\"\x95\x01\n\x0cLayerSummary\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x14\n\x0cmean_entropy\x18\x02 \x01(\x02\x12\x1f\n\x17mean_attention_distance\x18\x03 \x01(\x02\x12*\n\rdominant_role\x18\x04 \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x13\n\x0brole_counts\x18\x05 \x03(\x05\"P\n\x0cLayerPattern\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\r\n\x05heads\x18\x02 \x03(\x05\x12\"\n\x07pattern\x18\x03 \x01(\x0b\x32\x11.interp.v1.Tensor\"\xc4\x02\n\x11\x41ttentionAnalysis\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0e\n\x06tokens\x18\x03 \x03(\t\x12\x11\n\ttoken_ids\x18\x04 \x03(\x03\x12\x0e\n\x06\x63\x61usal\x18\x05 \x01(\x08\x12\x12\n\nnum_layers\x18\x06 \x01(\x05\x12\x11\n\tnum_heads\x18\x07 \x01(\x05\x12&\n\x05heads\x18\x08 \x03(\x0b\x32\x17.interp.v1.HeadAnalysis\x12\'\n\x06layers\x18\t \x03(\x0b\x32\x17.interp.v1.LayerSummary\x12*\n\x08hotspots\x18\n \x03(\x0b\x32\x18.interp.v1.AttentionLink\x12\x10\n\x08\x66indings\x18\x0b \x03(\t\x12)\n\x08patterns\x18\x0c \x03(\x0b\x32\x17.interp.v1.LayerPattern\"\xb1\x01\n\x17\x41nalyzeAttentionRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0e\n\x06layers\x18\x03 \x03(\x05\x12\r\n\x05heads\x18\x04 \x03(\x05\x12\x18\n\x10include_patterns\x18\x05 \x01(\x08\x12\x13\n\x0btop_k_links\x18\x06 \x01(\x05\x12+\n\x08\x64\x65livery\x18\x07 \x01(\x0e\x32\x19.interp.v1.ResultDelivery\"J\n\x18\x41nalyzeAttentionResponse\x12.\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\x1c.interp.v1.AttentionAnalysis\"\x9d\x01\n\x0eHeadComparison\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x05\x12+\n\x0e\x63onsensus_role\x18\x03 \x01(\x0e\x32\x13.interp.v1.HeadRole\x12\x16\n\x0erole_agreement\x18\x04 \x01(\x02\x12\x14\n\x0cmean_entropy\x18\x05 \x01(\x02\x12\x13\n\x0b\x65ntropy_std\x18\x06 \x01(\x02\"\xb2\x01\n\x17\x43ompareAttentionRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12\x0e\n\x06layers\x18\x03 \x03(\x05\x12\r\n\x05heads\x18\x04 \x03(\x05\x12\x18\n\x10include_patterns\x18\x05 \x01(\x08\x12\x13\n\x0btop_k_links\x18\x06 \x01(\x05\x12+\n\x08\x64\x65livery\x18\x07 \x01(\x0e\x32\x19.interp.v1.ResultDelivery\"\x86\x01\n\x18\x43ompareAttentionResponse\x12.\n\x08\x61nalyses\x18\x01 \x03(\x0b\x32\x1c.interp.v1.AttentionAnalysis\x12(\n\x05heads\x18\x02 \x03(\x0b\x32\x19.interp.v1.HeadComparison\x12\x10\n\x08\x66indings\x18\x03 \x03(\t*\xf9\x01\n\x08HeadRole\x12\x19\n\x15HEAD_ROLE_UNSPECIFIED\x10\x00\x12\x1c\n\x18HEAD_ROLE_PREVIOUS_TOKEN\x10\x01\x12\x1b\n\x17HEAD_ROLE_CURRENT_TOKEN\x10\x02\x12\x19\n\x15HEAD_ROLE_FIRST_TOKEN\x10\x03\x12\x1f\n\x1bHEAD_ROLE_POSITIONAL_OFFSET\x10\x04\x12\x13\n\x0fHEAD_ROLE_BROAD\x10\x05\x12\x17\n\x13HEAD_ROLE_INDUCTION\x10\x06\x12\x13\n\x0fHEAD_ROLE_MIXED\x10\x07\x12\x18\n\x14HEAD_ROLE_NEXT_TOKEN\x10\x08\x32\xcc\x01\n\x10\x41ttentionService\x12[\n\x10\x41nalyzeAttention\x12\".interp.v1.AnalyzeAttentionRequest\x1a#.interp.v1.AnalyzeAttentionResponse\x12[\n\x10\x43ompareAttention\x12\".interp.v1.CompareAttentionRequest\x1a#.interp.v1.CompareAttentionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'interp.v1.attention_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HEADROLE']._serialized_start=1955
-  _globals['_HEADROLE']._serialized_end=2204
+  _globals['_HEADROLE']._serialized_start=2034
+  _globals['_HEADROLE']._serialized_end=2283
   _globals['_HEADROLESCORES']._serialized_start=73
   _globals['_HEADROLESCORES']._serialized_end=286
   _globals['_HEADANALYSIS']._serialized_start=289
-  _globals['_HEADANALYSIS']._serialized_end=508
-  _globals['_ATTENTIONLINK']._serialized_start=511
-  _globals['_ATTENTIONLINK']._serialized_end=657
-  _globals['_LAYERSUMMARY']._serialized_start=660
-  _globals['_LAYERSUMMARY']._serialized_end=809
-  _globals['_LAYERPATTERN']._serialized_start=811
-  _globals['_LAYERPATTERN']._serialized_end=891
-  _globals['_ATTENTIONANALYSIS']._serialized_start=894
-  _globals['_ATTENTIONANALYSIS']._serialized_end=1218
-  _globals['_ANALYZEATTENTIONREQUEST']._serialized_start=1221
-  _globals['_ANALYZEATTENTIONREQUEST']._serialized_end=1398
-  _globals['_ANALYZEATTENTIONRESPONSE']._serialized_start=1400
-  _globals['_ANALYZEATTENTIONRESPONSE']._serialized_end=1474
-  _globals['_HEADCOMPARISON']._serialized_start=1477
-  _globals['_HEADCOMPARISON']._serialized_end=1634
-  _globals['_COMPAREATTENTIONREQUEST']._serialized_start=1637
-  _globals['_COMPAREATTENTIONREQUEST']._serialized_end=1815
-  _globals['_COMPAREATTENTIONRESPONSE']._serialized_start=1818
-  _globals['_COMPAREATTENTIONRESPONSE']._serialized_end=1952
-  _globals['_ATTENTIONSERVICE']._serialized_start=2207
-  _globals['_ATTENTIONSERVICE']._serialized_end=2411
+  _globals['_HEADANALYSIS']._serialized_end=587
+  _globals['_ATTENTIONLINK']._serialized_start=590
+  _globals['_ATTENTIONLINK']._serialized_end=736
+  _globals['_LAYERSUMMARY']._serialized_start=739
+  _globals['_LAYERSUMMARY']._serialized_end=888
+  _globals['_LAYERPATTERN']._serialized_start=890
+  _globals['_LAYERPATTERN']._serialized_end=970
+  _globals['_ATTENTIONANALYSIS']._serialized_start=973
+  _globals['_ATTENTIONANALYSIS']._serialized_end=1297
+  _globals['_ANALYZEATTENTIONREQUEST']._serialized_start=1300
+  _globals['_ANALYZEATTENTIONREQUEST']._serialized_end=1477
+  _globals['_ANALYZEATTENTIONRESPONSE']._serialized_start=1479
+  _globals['_ANALYZEATTENTIONRESPONSE']._serialized_end=1553
+  _globals['_HEADCOMPARISON']._serialized_start=1556
+  _globals['_HEADCOMPARISON']._serialized_end=1713
+  _globals['_COMPAREATTENTIONREQUEST']._serialized_start=1716
+  _globals['_COMPAREATTENTIONREQUEST']._serialized_end=1894
+  _globals['_COMPAREATTENTIONRESPONSE']._serialized_start=1897
+  _globals['_COMPAREATTENTIONRESPONSE']._serialized_end=2031
+  _globals['_ATTENTIONSERVICE']._serialized_start=2286
+  _globals['_ATTENTIONSERVICE']._serialized_end=2490
 # @@protoc_insertion_point(module_scope)

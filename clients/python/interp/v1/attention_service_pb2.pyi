@@ -52,7 +52,7 @@ class HeadRoleScores(_message.Message):
     def __init__(self, previous_token: _Optional[float] = ..., current_token: _Optional[float] = ..., first_token: _Optional[float] = ..., positional_offset: _Optional[float] = ..., best_offset: _Optional[int] = ..., broad: _Optional[float] = ..., induction: _Optional[float] = ..., induction_defined: _Optional[bool] = ..., next_token: _Optional[float] = ...) -> None: ...
 
 class HeadAnalysis(_message.Message):
-    __slots__ = ("layer", "head", "entropy", "normalized_entropy", "role", "role_score", "scores", "mean_attention_distance")
+    __slots__ = ("layer", "head", "entropy", "normalized_entropy", "role", "role_score", "scores", "mean_attention_distance", "role_beyond_sink", "role_beyond_sink_score")
     LAYER_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     ENTROPY_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,8 @@ class HeadAnalysis(_message.Message):
     ROLE_SCORE_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     MEAN_ATTENTION_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_BEYOND_SINK_FIELD_NUMBER: _ClassVar[int]
+    ROLE_BEYOND_SINK_SCORE_FIELD_NUMBER: _ClassVar[int]
     layer: int
     head: int
     entropy: float
@@ -69,7 +71,9 @@ class HeadAnalysis(_message.Message):
     role_score: float
     scores: HeadRoleScores
     mean_attention_distance: float
-    def __init__(self, layer: _Optional[int] = ..., head: _Optional[int] = ..., entropy: _Optional[float] = ..., normalized_entropy: _Optional[float] = ..., role: _Optional[_Union[HeadRole, str]] = ..., role_score: _Optional[float] = ..., scores: _Optional[_Union[HeadRoleScores, _Mapping]] = ..., mean_attention_distance: _Optional[float] = ...) -> None: ...
+    role_beyond_sink: HeadRole
+    role_beyond_sink_score: float
+    def __init__(self, layer: _Optional[int] = ..., head: _Optional[int] = ..., entropy: _Optional[float] = ..., normalized_entropy: _Optional[float] = ..., role: _Optional[_Union[HeadRole, str]] = ..., role_score: _Optional[float] = ..., scores: _Optional[_Union[HeadRoleScores, _Mapping]] = ..., mean_attention_distance: _Optional[float] = ..., role_beyond_sink: _Optional[_Union[HeadRole, str]] = ..., role_beyond_sink_score: _Optional[float] = ...) -> None: ...
 
 class AttentionLink(_message.Message):
     __slots__ = ("layer", "head", "query_position", "key_position", "query_token", "key_token", "weight")
