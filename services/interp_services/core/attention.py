@@ -666,19 +666,30 @@ def _findings(
     counts = Counter(h.role for h in heads)
     census = ", ".join(f"{counts[r]} {_ROLE_PHRASE[r]}" for r in _ROLE_ORDER if counts.get(r))
     lines.append(f"Roles of {len(heads)} analyzed heads in {len(layers)} layers: {census}")
+    sinks = [h for h in heads if h.role is HeadRole.FIRST_TOKEN]
+    beyond = Counter(h.role_beyond_sink for h in sinks if h.role_beyond_sink not in (HeadRole.MIXED, HeadRole.BROAD))
+    if beyond:
+        named = ", ".join(f"{beyond[r]} {_ROLE_PHRASE[r]}" for r in _ROLE_ORDER if beyond.get(r))
+        lines.append(f"Beyond the sink (first token removed), {sum(beyond.values())} of {len(sinks)} sink heads have a role: {named}")
 
     # The best head of each specific role first, so a lone induction head is not crowded out
     # by many strong sink heads; then the remaining specific heads by score.
+    # Among sink heads, those that do something specific with the rest of their attention
+    # are the informative ones.
+    def _beyond_rank(h: HeadResult) -> int:
+        specific_rest = h.role_beyond_sink not in (HeadRole.FIRST_TOKEN, HeadRole.MIXED, HeadRole.BROAD)
+        return 0 if h.role is not HeadRole.FIRST_TOKEN or specific_rest else 1
+
     specific = sorted(
         (h for h in heads if h.role not in (HeadRole.BROAD, HeadRole.MIXED)),
-        key=lambda h: (-h.role_score, h.layer, h.head),
+        key=lambda h: (_beyond_rank(h), -h.role_score, h.layer, h.head),
     )
     chosen: list[HeadResult] = []
     for role in ROLE_PRECEDENCE:
         best = next((h for h in specific if h.role is role), None)
         if best is not None:
             chosen.append(best)
-    chosen.sort(key=lambda h: (-h.role_score, h.layer, h.head))
+    chosen.sort(key=lambda h: (_beyond_rank(h), -h.role_score, h.layer, h.head))
     chosen += [h for h in specific if h not in chosen]
     lines += [_head_line(h) for h in chosen[:_MAX_HEAD_FINDINGS]]
 
