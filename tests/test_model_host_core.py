@@ -193,3 +193,14 @@ def test_hook_site_listing_covers_every_block(smollm, minilm):
                 assert f"blocks.{layer}.{suffix}" in names
     assert smollm.info.num_kv_heads == 3 and smollm.info.num_heads == 9 and smollm.info.num_layers == 30
     assert minilm.info.num_heads == 12 and not minilm.info.causal
+
+
+def test_a_broken_local_model_directory_is_a_clear_error(tmp_path):
+    from interp_services.core.models import LoaderSettings, ModelCache
+    from tests.conftest import MODEL_CACHE
+
+    (tmp_path / "config.json").write_text('{"model_type": "llama", "hidden_size": "wide"}')
+    (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(InvalidArgument) as e:
+        ModelCache(LoaderSettings(cache_dir=MODEL_CACHE, allow_hub=False)).get(str(tmp_path))
+    assert e.value.reason in ("MODEL_UNLOADABLE", "MODEL_ARCHITECTURE_UNSUPPORTED")

@@ -407,6 +407,11 @@ class ModelCache:
             raise ResourceExhausted("MODEL_TOO_LARGE", f"model {name!r} does not fit in this replica's memory") from None
         except OSError as exc:
             raise Unavailable("MODEL_LOAD_FAILED", f"model {name!r} could not be read: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a config or weights that transformers rejects
+            log.warning("model %s failed to load", name, exc_info=True)
+            raise InvalidArgument(
+                "MODEL_UNLOADABLE", f"model {name!r} is not a loadable Hugging Face model: {type(exc).__name__}: {exc}"
+            ) from None
         spec = family_for(model.config)
         byte_size = sum(p.numel() * p.element_size() for p in model.parameters())
         if self.max_bytes and byte_size > self.max_bytes:
