@@ -567,7 +567,27 @@ def assign_role(
     raise AssertionError("unreachable: the best eligible role is within the margin of itself")
 
 
-def _beyond_sink(a: torch.Tensor, causal: bool, token_ids: Sequence[int]) -> list[tuple[HeadRole, float]]:
+@dataclass(frozen=True)
+class _SinkContext:
+    """What :func:`_beyond_sink` needs about the input with its first token removed; built once
+    per analysis, shared by every layer."""
+
+    causal: bool
+    uniform: torch.Tensor
+    targets: torch.Tensor
+    defined: torch.Tensor
+    baseline: HeadRoleScores
+
+    @staticmethod
+    def build(t: int, causal: bool, token_ids: Sequence[int]) -> _SinkContext:
+        uniform = _uniform_pattern(t - 1, causal)
+        targets, defined = _induction_targets(token_ids[1:])
+        _, uniform_broad = _entropies(uniform, causal)
+        baseline = _role_scores(uniform, causal, targets, defined, uniform_broad)[0]
+        return _SinkContext(causal, uniform, targets, defined, dataclasses.replace(baseline, first_token=0.0))
+
+
+def _beyond_sink(a: torch.Tensor, ctx: _SinkContext) -> list[tuple[HeadRole, float]]:
     """Roles of sink heads once the sink is taken out.
 
     Many LLM heads park most of their attention on the first token (a no-op "sink") and do their
@@ -578,25 +598,19 @@ def _beyond_sink(a: torch.Tensor, causal: bool, token_ids: Sequence[int]) -> lis
 
     Args:
         a: ``[H, T, T]`` patterns of the sink heads (``T > 2``).
-        causal: As in :func:`analyze_attention`.
-        token_ids: The ``T`` token ids.
+        ctx: The shifted input, from :meth:`_SinkContext.build`.
 
     Returns:
         ``(role, score)`` per head.
     """
     rest = a[:, 1:, 1:].to(_DTYPE)
     total = rest.sum(-1, keepdim=True)
-    t = rest.shape[-1]
-    uniform = _uniform_pattern(t, causal)
     # A query that put everything on the sink has nothing left: treat it as uniform (no role).
-    rest = torch.where(total > 1e-6, rest / total.clamp(min=1e-12), uniform.expand_as(rest))
-    targets, defined = _induction_targets(token_ids[1:])
-    _, norm = _entropies(rest, causal)
-    _, uniform_broad = _entropies(uniform, causal)
-    baseline = dataclasses.replace(_role_scores(uniform, causal, targets, defined, uniform_broad)[0], first_token=0.0)
+    rest = torch.where(total > 1e-6, rest / total.clamp(min=1e-12), ctx.uniform.expand_as(rest))
+    _, norm = _entropies(rest, ctx.causal)
     out = []
-    for sc in _role_scores(rest, causal, targets, defined, norm):
-        role, score = assign_role(dataclasses.replace(sc, first_token=0.0), causal=causal, baseline=baseline)
+    for sc in _role_scores(rest, ctx.causal, ctx.targets, ctx.defined, norm):
+        role, score = assign_role(dataclasses.replace(sc, first_token=0.0), causal=ctx.causal, baseline=ctx.baseline)
         out.append((role, float(score)))
     return out
 
@@ -777,6 +791,7 @@ def analyze_attention(
 
     head_results: list[HeadResult] = []
     layer_results: list[LayerResult] = []
+    sink_ctx: _SinkContext | None = None  # built on the first layer that has a sink head
     for layer, a in pats.items():
         ent, norm = _entropies(a, causal)
         dist = (a * distance).sum(-1).mean(-1)  # [H]
@@ -798,7 +813,9 @@ def analyze_attention(
             )
         sinks = [i for i, h in enumerate(this_layer) if h.role is HeadRole.FIRST_TOKEN]
         if sinks and t > 2:
-            rest = _beyond_sink(a[sinks], causal, token_ids)
+            if sink_ctx is None:
+                sink_ctx = _SinkContext.build(t, causal, token_ids)
+            rest = _beyond_sink(a[sinks], sink_ctx)
             for i, (r, sc) in zip(sinks, rest, strict=True):
                 this_layer[i].role_beyond_sink, this_layer[i].role_beyond_sink_score = r, sc
         this_layer.sort(key=lambda h: h.head)

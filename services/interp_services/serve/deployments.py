@@ -33,7 +33,7 @@ from interp_services.rpc.gateway import ApiKeyAuth, Gateway, Reply, start_gatewa
 from interp_services.rpc.model_host import ModelHostServicer
 from interp_services.serve.metrics import CountingStore, RayGatewayMetrics
 from interp_services.serve.settings import FleetSettings, from_dict
-from interp_services.store import LocalTensorStore, TensorStore, open_store
+from interp_services.store import TensorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,10 @@ Wire = tuple[int, str, bytes | None, bytes | None]
 
 def _open_store(settings: FleetSettings, service: str) -> TensorStore:
     url = settings.store_url
-    if url.startswith("s3://"):
-        return CountingStore(open_store(url, **settings.store_credentials()), service)
     # Activations in the embedded store are transient working data: writes stay atomic
     # (temp file + rename) but skip fsync, which costs ~3 ms per object on this kind of disk.
-    root = Path(url.removeprefix("file://")).expanduser()
-    return CountingStore(LocalTensorStore(root, fsync=False), service)
+    creds = settings.store_credentials() if url.startswith("s3://") else {}
+    return CountingStore(open_store(url, fsync=False, **creds), service)
 
 
 def _set_threads(settings: FleetSettings) -> None:

@@ -12,6 +12,12 @@ from ray.serve import metrics
 
 from interp_services.store.base import StoredRef, TensorStore
 
+def _add(counter: metrics.Counter, amount: int, tags: dict[str, str]) -> None:
+    """Increment by a byte count; Ray counters refuse 0 (an empty message has no bytes)."""
+    if amount:
+        counter.inc(amount, tags=tags)
+
+
 _LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
 
@@ -44,11 +50,8 @@ class RayGatewayMetrics:
         if code != "OK":
             self.errors.inc(1, tags=tags)
         self.latency.observe(seconds, tags={"service": service, "method": method})
-        # Ray counters refuse increments of 0 (an empty request serializes to no bytes).
-        if bytes_in:
-            self.bytes.inc(bytes_in, tags={"service": service, "method": method, "direction": "in"})
-        if bytes_out:
-            self.bytes.inc(bytes_out, tags={"service": service, "method": method, "direction": "out"})
+        _add(self.bytes, bytes_in, {"service": service, "method": method, "direction": "in"})
+        _add(self.bytes, bytes_out, {"service": service, "method": method, "direction": "out"})
 
 
 class CountingStore:
@@ -66,14 +69,12 @@ class CountingStore:
 
     def put(self, tenant: str, tensor: torch.Tensor, *, prefix: str = "") -> StoredRef:
         ref = self.inner.put(tenant, tensor, prefix=prefix)
-        if ref.byte_size:
-            self.moved.inc(ref.byte_size, tags={"service": self.service, "direction": "write"})
+        _add(self.moved, ref.byte_size, {"service": self.service, "direction": "write"})
         return ref
 
     def get(self, tenant: str, ref: StoredRef) -> torch.Tensor:
         t = self.inner.get(tenant, ref)
-        if ref.byte_size:
-            self.moved.inc(ref.byte_size, tags={"service": self.service, "direction": "read"})
+        _add(self.moved, ref.byte_size, {"service": self.service, "direction": "read"})
         return t
 
     def delete(self, tenant: str, ref: StoredRef) -> None:

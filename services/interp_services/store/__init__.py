@@ -52,7 +52,7 @@ _S3_OPTIONS = frozenset(
 )
 
 
-def open_store(url: str, *, create_bucket: bool = True, **creds: Any) -> TensorStore:
+def open_store(url: str, *, create_bucket: bool = True, fsync: bool = True, **creds: Any) -> TensorStore:
     """Open a store from a URL; credentials come from the caller, never from here.
 
     Args:
@@ -60,6 +60,8 @@ def open_store(url: str, *, create_bucket: bool = True, **creds: Any) -> TensorS
             ``s3://host:port/bucket`` for :class:`S3TensorStore`.
         create_bucket: for S3, create the bucket now if it is missing (one round trip; raises
             ``Unavailable`` if the endpoint is down). Ignored for local stores.
+        fsync: for local stores, flush each object to disk before it becomes visible (turn off
+            for transient working data; writes stay atomic). Ignored for S3.
         **creds: S3 options -- ``access_key`` and ``secret_key`` (required for S3), ``secure``,
             ``region``, ``connect_timeout_s``, ``read_timeout_s``, ``retries``, ``ca_certs``.
             Local stores ignore them.
@@ -81,13 +83,13 @@ def open_store(url: str, *, create_bucket: bool = True, **creds: Any) -> TensorS
     scheme = parts.scheme.lower()
     # A one-letter "scheme" is a Windows drive letter, i.e. a plain path.
     if scheme == "" or len(scheme) == 1:
-        return LocalTensorStore(Path(url))
+        return LocalTensorStore(Path(url).expanduser(), fsync=fsync)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise ValueError(f"file URL must be local (file:///path), got {url!r}")
         if parts.query or parts.fragment:
             raise ValueError(f"file URL takes no query or fragment: {url!r}")
-        return LocalTensorStore(Path(unquote(parts.path)))
+        return LocalTensorStore(Path(unquote(parts.path)), fsync=fsync)
     if scheme == "s3":
         if parts.username is not None or parts.password is not None:
             raise ValueError("pass S3 credentials as access_key/secret_key, not inside the URL")
