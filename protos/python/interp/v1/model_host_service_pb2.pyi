@@ -1,3 +1,4 @@
+from interp.v1 import common_pb2 as _common_pb2
 from interp.v1 import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -124,16 +125,18 @@ class TokenizeRequest(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     model: str
-    texts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
+    texts: _common_pb2.TextBatch
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ...) -> None: ...
 
 class TokenizedText(_message.Message):
-    __slots__ = ("token_ids", "tokens")
+    __slots__ = ("token_ids", "tokens", "display_tokens")
     TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_TOKENS_FIELD_NUMBER: _ClassVar[int]
     token_ids: _containers.RepeatedScalarFieldContainer[int]
     tokens: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ...) -> None: ...
+    display_tokens: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., display_tokens: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TokenizeResponse(_message.Message):
     __slots__ = ("tokenized",)
@@ -189,12 +192,6 @@ class Intervention(_message.Message):
     steering: SteeringVector
     def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ...) -> None: ...
 
-class TextBatch(_message.Message):
-    __slots__ = ("texts",)
-    TEXTS_FIELD_NUMBER: _ClassVar[int]
-    texts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, texts: _Optional[_Iterable[str]] = ...) -> None: ...
-
 class TokenBatch(_message.Message):
     __slots__ = ("sequences",)
     SEQUENCES_FIELD_NUMBER: _ClassVar[int]
@@ -202,7 +199,7 @@ class TokenBatch(_message.Message):
     def __init__(self, sequences: _Optional[_Iterable[_Union[TokenIds, _Mapping]]] = ...) -> None: ...
 
 class RunModelRequest(_message.Message):
-    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits")
+    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -211,15 +208,17 @@ class RunModelRequest(_message.Message):
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RETURN_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
     model: str
-    texts: TextBatch
+    texts: _common_pb2.TextBatch
     tokens: TokenBatch
     capture: _containers.RepeatedScalarFieldContainer[str]
     interventions: _containers.RepeatedCompositeFieldContainer[Intervention]
     delivery: _tensor_pb2.ResultDelivery
     top_k: int
     return_logits: bool
-    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ...) -> None: ...
+    max_inline_bytes: int
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ...) -> None: ...
 
 class CapturedActivation(_message.Message):
     __slots__ = ("hook_site", "tensor")
@@ -230,26 +229,30 @@ class CapturedActivation(_message.Message):
     def __init__(self, hook_site: _Optional[str] = ..., tensor: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class TokenProbability(_message.Message):
-    __slots__ = ("token_id", "token", "probability", "logit")
+    __slots__ = ("token_id", "token", "probability", "logit", "display_token")
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     LOGIT_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     token_id: int
     token: str
     probability: float
     logit: float
-    def __init__(self, token_id: _Optional[int] = ..., token: _Optional[str] = ..., probability: _Optional[float] = ..., logit: _Optional[float] = ...) -> None: ...
+    display_token: str
+    def __init__(self, token_id: _Optional[int] = ..., token: _Optional[str] = ..., probability: _Optional[float] = ..., logit: _Optional[float] = ..., display_token: _Optional[str] = ...) -> None: ...
 
 class SequenceResult(_message.Message):
-    __slots__ = ("token_ids", "tokens", "top_next_tokens")
+    __slots__ = ("token_ids", "tokens", "top_next_tokens", "display_tokens")
     TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOP_NEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_TOKENS_FIELD_NUMBER: _ClassVar[int]
     token_ids: _containers.RepeatedScalarFieldContainer[int]
     tokens: _containers.RepeatedScalarFieldContainer[str]
     top_next_tokens: _containers.RepeatedCompositeFieldContainer[TokenProbability]
-    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., top_next_tokens: _Optional[_Iterable[_Union[TokenProbability, _Mapping]]] = ...) -> None: ...
+    display_tokens: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., top_next_tokens: _Optional[_Iterable[_Union[TokenProbability, _Mapping]]] = ..., display_tokens: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunModelResponse(_message.Message):
     __slots__ = ("model", "sequences", "activations", "logits", "attention_mask")

@@ -1,3 +1,4 @@
+from interp.v1 import common_pb2 as _common_pb2
 from interp.v1 import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -104,8 +105,16 @@ class LayerSummary(_message.Message):
     mean_entropy: float
     mean_attention_distance: float
     dominant_role: HeadRole
-    role_counts: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, layer: _Optional[int] = ..., mean_entropy: _Optional[float] = ..., mean_attention_distance: _Optional[float] = ..., dominant_role: _Optional[_Union[HeadRole, str]] = ..., role_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+    role_counts: _containers.RepeatedCompositeFieldContainer[RoleCount]
+    def __init__(self, layer: _Optional[int] = ..., mean_entropy: _Optional[float] = ..., mean_attention_distance: _Optional[float] = ..., dominant_role: _Optional[_Union[HeadRole, str]] = ..., role_counts: _Optional[_Iterable[_Union[RoleCount, _Mapping]]] = ...) -> None: ...
+
+class RoleCount(_message.Message):
+    __slots__ = ("role", "count")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    role: HeadRole
+    count: int
+    def __init__(self, role: _Optional[_Union[HeadRole, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class LayerPattern(_message.Message):
     __slots__ = ("layer", "heads", "pattern")
@@ -118,7 +127,7 @@ class LayerPattern(_message.Message):
     def __init__(self, layer: _Optional[int] = ..., heads: _Optional[_Iterable[int]] = ..., pattern: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class AttentionAnalysis(_message.Message):
-    __slots__ = ("model", "text", "tokens", "token_ids", "causal", "num_layers", "num_heads", "heads", "layers", "hotspots", "findings", "patterns")
+    __slots__ = ("model", "text", "tokens", "token_ids", "causal", "num_layers", "num_heads", "heads", "layers", "hotspots", "findings", "patterns", "display_tokens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +140,7 @@ class AttentionAnalysis(_message.Message):
     HOTSPOTS_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     text: str
     tokens: _containers.RepeatedScalarFieldContainer[str]
@@ -143,25 +153,30 @@ class AttentionAnalysis(_message.Message):
     hotspots: _containers.RepeatedCompositeFieldContainer[AttentionLink]
     findings: _containers.RepeatedScalarFieldContainer[str]
     patterns: _containers.RepeatedCompositeFieldContainer[LayerPattern]
-    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., tokens: _Optional[_Iterable[str]] = ..., token_ids: _Optional[_Iterable[int]] = ..., causal: _Optional[bool] = ..., num_layers: _Optional[int] = ..., num_heads: _Optional[int] = ..., heads: _Optional[_Iterable[_Union[HeadAnalysis, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[LayerSummary, _Mapping]]] = ..., hotspots: _Optional[_Iterable[_Union[AttentionLink, _Mapping]]] = ..., findings: _Optional[_Iterable[str]] = ..., patterns: _Optional[_Iterable[_Union[LayerPattern, _Mapping]]] = ...) -> None: ...
+    display_tokens: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., tokens: _Optional[_Iterable[str]] = ..., token_ids: _Optional[_Iterable[int]] = ..., causal: _Optional[bool] = ..., num_layers: _Optional[int] = ..., num_heads: _Optional[int] = ..., heads: _Optional[_Iterable[_Union[HeadAnalysis, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[LayerSummary, _Mapping]]] = ..., hotspots: _Optional[_Iterable[_Union[AttentionLink, _Mapping]]] = ..., findings: _Optional[_Iterable[str]] = ..., patterns: _Optional[_Iterable[_Union[LayerPattern, _Mapping]]] = ..., display_tokens: _Optional[_Iterable[str]] = ...) -> None: ...
 
-class AnalyzeAttentionRequest(_message.Message):
-    __slots__ = ("model", "text", "layers", "heads", "include_patterns", "top_k_links", "delivery")
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    TEXT_FIELD_NUMBER: _ClassVar[int]
-    LAYERS_FIELD_NUMBER: _ClassVar[int]
-    HEADS_FIELD_NUMBER: _ClassVar[int]
+class AttentionOptions(_message.Message):
+    __slots__ = ("include_patterns", "top_k_links", "delivery")
     INCLUDE_PATTERNS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_LINKS_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
-    model: str
-    text: str
-    layers: _containers.RepeatedScalarFieldContainer[int]
-    heads: _containers.RepeatedScalarFieldContainer[int]
     include_patterns: bool
     top_k_links: int
     delivery: _tensor_pb2.ResultDelivery
-    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., layers: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., include_patterns: _Optional[bool] = ..., top_k_links: _Optional[int] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ...) -> None: ...
+    def __init__(self, include_patterns: _Optional[bool] = ..., top_k_links: _Optional[int] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ...) -> None: ...
+
+class AnalyzeAttentionRequest(_message.Message):
+    __slots__ = ("model", "text", "selection", "options")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    text: str
+    selection: _common_pb2.LayerHeadSelection
+    options: AttentionOptions
+    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., selection: _Optional[_Union[_common_pb2.LayerHeadSelection, _Mapping]] = ..., options: _Optional[_Union[AttentionOptions, _Mapping]] = ...) -> None: ...
 
 class AnalyzeAttentionResponse(_message.Message):
     __slots__ = ("analysis",)
@@ -186,22 +201,16 @@ class HeadComparison(_message.Message):
     def __init__(self, layer: _Optional[int] = ..., head: _Optional[int] = ..., consensus_role: _Optional[_Union[HeadRole, str]] = ..., role_agreement: _Optional[float] = ..., mean_entropy: _Optional[float] = ..., entropy_std: _Optional[float] = ...) -> None: ...
 
 class CompareAttentionRequest(_message.Message):
-    __slots__ = ("model", "texts", "layers", "heads", "include_patterns", "top_k_links", "delivery")
+    __slots__ = ("model", "texts", "selection", "options")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
-    LAYERS_FIELD_NUMBER: _ClassVar[int]
-    HEADS_FIELD_NUMBER: _ClassVar[int]
-    INCLUDE_PATTERNS_FIELD_NUMBER: _ClassVar[int]
-    TOP_K_LINKS_FIELD_NUMBER: _ClassVar[int]
-    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     model: str
-    texts: _containers.RepeatedScalarFieldContainer[str]
-    layers: _containers.RepeatedScalarFieldContainer[int]
-    heads: _containers.RepeatedScalarFieldContainer[int]
-    include_patterns: bool
-    top_k_links: int
-    delivery: _tensor_pb2.ResultDelivery
-    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Iterable[str]] = ..., layers: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., include_patterns: _Optional[bool] = ..., top_k_links: _Optional[int] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ...) -> None: ...
+    texts: _common_pb2.TextBatch
+    selection: _common_pb2.LayerHeadSelection
+    options: AttentionOptions
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., selection: _Optional[_Union[_common_pb2.LayerHeadSelection, _Mapping]] = ..., options: _Optional[_Union[AttentionOptions, _Mapping]] = ...) -> None: ...
 
 class CompareAttentionResponse(_message.Message):
     __slots__ = ("analyses", "heads", "findings")
