@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 
 import pytest
 import torch
+
+import interp_services.core.attention.analyze as analyze_module
 from interp_services.core.attention import (
+    ROLE_DEFINITIONS,
+    ROLE_PRECEDENCE,
     ROLE_THRESHOLD,
     AttentionResult,
     HeadRole,
     HeadRoleScores,
+    Induction,
+    Key,
+    Offset,
+    OffsetFamily,
     analyze_attention,
     assign_role,
     compare_attention,
 )
+from interp_services.core.attention.patterns import Input, MaskTarget
+from interp_services.core.attention.roles import ROLE_PHRASE
+from interp_services.core.attention.scoring import TargetScorer
 from interp_services.core.errors import InvalidArgument
+from interp_services.core.reasons import Reason
 
 # --------------------------------------------------------------------------------------------
 # Pattern builders: each returns [T, T] with rows summing to 1.
@@ -371,20 +384,25 @@ def test_single_token_input() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "reason"),
+    ("kwargs", "reason", "field"),
     [
-        ({"patterns": {0: torch.eye(4)[None]}, "tokens": list("abc")}, "TOKEN_COUNT_MISMATCH"),
-        ({"patterns": {0: torch.eye(4)}}, "ATTENTION_SHAPE_MISMATCH"),
-        ({"patterns": {0: torch.full((1, 4, 4), 0.5)}}, "ATTENTION_NOT_NORMALIZED"),
-        ({"patterns": {0: uniform(4, causal=False)[None]}}, "ATTENTION_NOT_CAUSAL"),
-        ({"patterns": {5: torch.eye(4)[None]}}, "LAYER_OUT_OF_RANGE"),
-        ({"heads": [2]}, "HEAD_OUT_OF_RANGE"),
-        ({"patterns": {}}, "EMPTY_INPUT"),
-        ({"top_k_links": -1}, "INVALID_TOP_K"),
-        ({"patterns": {0: torch.full((1, 4, 4), float("nan"))}}, "ATTENTION_NOT_FINITE"),
+        ({"patterns": {0: torch.eye(4)[None]}, "tokens": list("abc")}, Reason.TOKEN_COUNT_MISMATCH, "token_ids"),
+        ({"display_tokens": list("abc")}, Reason.TOKEN_COUNT_MISMATCH, "display_tokens"),
+        ({"patterns": {0: torch.eye(4)}}, Reason.ATTENTION_SHAPE_MISMATCH, "patterns[0]"),
+        ({"patterns": {0: torch.full((1, 4, 4), 0.5)}}, Reason.ATTENTION_NOT_NORMALIZED, "patterns[0]"),
+        ({"patterns": {0: uniform(4, causal=False)[None]}}, Reason.ATTENTION_NOT_CAUSAL, "patterns[0]"),
+        ({"patterns": {5: torch.eye(4)[None]}}, Reason.LAYER_OUT_OF_RANGE, "patterns[5]"),
+        ({"heads": [2]}, Reason.HEAD_OUT_OF_RANGE, "heads[0]"),
+        ({"heads": [1, 1]}, Reason.HEAD_DUPLICATE, "heads"),
+        ({"heads": []}, Reason.INPUT_EMPTY, "heads"),
+        ({"patterns": {}}, Reason.INPUT_EMPTY, "patterns"),
+        ({"tokens": [], "token_ids": []}, Reason.INPUT_EMPTY, "tokens"),
+        ({"top_k_links": -1}, Reason.TOP_K_OUT_OF_RANGE, "top_k_links"),
+        ({"num_heads": 0}, Reason.MODEL_SHAPE_INVALID, "num_heads"),
+        ({"patterns": {0: torch.full((1, 4, 4), float("nan"))}}, Reason.ATTENTION_NOT_FINITE, "patterns[0]"),
     ],
 )
-def test_invalid_inputs(kwargs: dict, reason: str) -> None:
+def test_invalid_inputs(kwargs: dict, reason: Reason, field: str) -> None:
     args: dict = {
         "patterns": {0: torch.eye(4)[None]},
         "heads": [0],
@@ -395,12 +413,40 @@ def test_invalid_inputs(kwargs: dict, reason: str) -> None:
         "num_heads": 2,
     }
     args.update(kwargs)
-    if len(args["tokens"]) != len(args["token_ids"]):
+    if len(args["tokens"]) != len(args["token_ids"]) and "token_ids" not in kwargs:
         args["token_ids"] = [0, 1, 2, 3]
     with pytest.raises(InvalidArgument) as err:
         analyze_attention(**args)
-    assert err.value.reason == reason
-    assert err.value.violations
+    assert err.value.reason is reason
+    assert [v.field for v in err.value.violations] == [field]
+
+
+def test_errors_are_reported_in_layer_order() -> None:
+    """A bad value in an earlier layer is reported before a bad shape or range in a later one,
+    and the causality check still catches future weight that the diagonal-sum shortcut cannot
+    rule out (a negative weight elsewhere in the layer)."""
+    base: dict = {"heads": [0], "tokens": list("abcd"), "token_ids": [0, 1, 2, 3], "causal": True}
+    base |= {"num_layers": 8, "num_heads": 1}
+    nan = torch.full((1, 4, 4), float("nan"))
+    with pytest.raises(InvalidArgument) as err:
+        analyze_attention({1: nan, 3: torch.eye(4), 7: torch.eye(4)[None]}, **base)
+    assert (err.value.reason, err.value.violations[0].field) == (Reason.ATTENTION_NOT_FINITE, "patterns[1]")
+    with pytest.raises(InvalidArgument) as err:
+        analyze_attention({1: torch.eye(4)[None], 3: torch.eye(4), 9: nan}, **base)
+    assert (err.value.reason, err.value.violations[0].field) == (Reason.ATTENTION_SHAPE_MISMATCH, "patterns[3]")
+    leaky = torch.eye(4)[None].clone()
+    # 0.0015 on a future key, hidden from a plain sum by -0.0008 on another (within the noise
+    # tolerated below zero): future weight sums to 0.0007 but its largest is over the tolerance.
+    leaky[0, 1, 1], leaky[0, 1, 2], leaky[0, 1, 3] = 0.9993, 0.0015, -0.0008
+    with pytest.raises(InvalidArgument) as err:
+        analyze_attention({0: torch.eye(4)[None], 2: leaky}, **base)
+    assert (err.value.reason, err.value.violations[0].field) == (Reason.ATTENTION_NOT_CAUSAL, "patterns[2]")
+    # Rounding noise below the tolerance is accepted, negative noise clamped away.
+    quiet = torch.eye(4)[None].clone()
+    quiet[0, 1, 1], quiet[0, 1, 3], quiet[0, 2, 0], quiet[0, 2, 2] = 0.9995, 5e-4, -5e-4, 1.0005
+    head = analyze_attention({0: quiet}, **base).heads[0]
+    assert head.role is HeadRole.CURRENT_TOKEN
+    assert math.isfinite(head.entropy)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,8 +487,9 @@ def test_compare_identical_results_agree_fully() -> None:
 
 
 def test_compare_requires_results() -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument) as err:
         compare_attention([])
+    assert err.value.reason is Reason.INPUT_EMPTY
 
 
 def test_role_beyond_the_sink_names_what_a_sink_head_does_with_the_rest() -> None:
@@ -479,3 +526,211 @@ def test_role_beyond_the_sink_equals_role_for_other_heads() -> None:
     res = analyze_attention({0: a}, [0], list("abcdef"), [1, 2, 3, 4, 5, 6], causal=True, num_layers=1, num_heads=1)
     h = res.heads[0]
     assert (h.role_beyond_sink, h.role_beyond_sink_score) == (h.role, h.role_score)
+
+
+# --------------------------------------------------------------------------------------------
+# Role definitions and the generic scorer
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_role_definition_has_its_contract_fields() -> None:
+    fields = {f.name for f in dataclasses.fields(HeadRoleScores)}
+    assert ROLE_PRECEDENCE == tuple(d.role for d in ROLE_DEFINITIONS)
+    for d in ROLE_DEFINITIONS:
+        assert d.role.value in fields
+        assert d.defined_field is None or d.defined_field in fields
+        assert d.member_field is None or d.member_field in fields
+    assert set(ROLE_PHRASE) == set(HeadRole)
+
+
+def _role_pattern(role: HeadRole, t: int, ids: list[int], causal: bool) -> torch.Tensor:
+    """A hand-built head that does exactly what ``role`` predicts (key 0 where it predicts nothing)."""
+    if role is HeadRole.PREVIOUS_TOKEN:
+        keys = [max(q - 1, 0) for q in range(t)]
+    elif role is HeadRole.CURRENT_TOKEN:
+        keys = list(range(t))
+    elif role is HeadRole.NEXT_TOKEN:
+        keys = [min(q + 1, t - 1) for q in range(t)]
+    elif role is HeadRole.FIRST_TOKEN:
+        keys = [0] * t
+    elif role is HeadRole.INDUCTION:
+        return induction_pattern(ids)
+    else:  # POSITIONAL_OFFSET, 3 back (3 ahead too when bidirectional, from the first half)
+        keys = [q - 3 if q >= 3 else (q + 3 if not causal else 0) for q in range(t)]
+    return one_hot_rows(keys)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_a_head_built_for_each_role_is_named_that_role(causal: bool) -> None:
+    ids = REPEATED_IDS
+    t = len(ids)
+    inp = Input.of(ids, causal)
+    for d in ROLE_DEFINITIONS:
+        if not d.models.allows(causal):
+            continue
+        head = analyze(_role_pattern(d.role, t, ids, causal), ids, causal=causal).heads[0]
+        assert head.role is d.role, (d.role, head.scores)
+        assert getattr(head.scores, d.role.value) == pytest.approx(1.0)
+        # The score is the generic scorer's mean mass on the role's targets (best member).
+        a = _role_pattern(d.role, t, ids, causal)[None]
+        assert TargetScorer(d.pattern.resolve(inp), t)(a).max().item() == pytest.approx(1.0)
+    positional = analyze(_role_pattern(HeadRole.POSITIONAL_OFFSET, t, ids, causal), ids, causal=causal).heads[0]
+    assert positional.scores.best_offset == -3
+
+
+@pytest.mark.parametrize(("t", "causal"), [(1, True), (2, True), (3, False), (7, True), (16, False), (33, True)])
+def test_generic_scorer_matches_masked_mass(t: int, causal: bool) -> None:
+    """Diagonal sums and gathered pairs give the mean mass on each target's [T, T] mask."""
+    g = torch.Generator().manual_seed(t)
+    ids = torch.randint(0, max(2, t // 3), (t,), generator=g).tolist()
+    inp = Input.of(ids, causal)
+    a = random_causal(t, 3, seed=t) if causal else torch.rand(3, t, t, generator=g).softmax(-1)
+    targets = [tg for d in ROLE_DEFINITIONS for tg in d.pattern.resolve(inp)]
+    scorer = TargetScorer(targets, t)
+    torch.testing.assert_close(scorer(a), scorer.reference(a))
+    for tg in targets:  # the counting rule: queries that can see more than one key
+        counted = tg.mask(t).any(dim=1)
+        assert tg.num_queries == int(counted.sum())
+        assert not counted[: inp.first_choice].any()
+
+
+def test_pattern_targets() -> None:
+    causal = Input.of([5, 6, 5, 6, 7], causal=True)
+    bidirectional = Input.of([5, 6, 5, 6, 7], causal=False)
+    assert Offset(+1).resolve(causal) == ()  # no visible next key in a causal model
+    assert Offset(+1).resolve(bidirectional)[0].num_queries == 4
+    assert Offset(0).resolve(causal)[0].num_queries == 4  # query 0 has no choice
+    assert Offset(0).resolve(bidirectional)[0].num_queries == 5
+    assert Key(0).resolve(bidirectional)[0].num_queries == 4  # key 0's own query is self-attention
+    assert [tg.offset for tg in OffsetFamily().resolve(causal)] == [-2]  # |d| <= (T-1)//2
+    assert Induction().resolve(Input.of([1, 2, 3], causal=True)) == ()
+    induction = Induction().resolve(causal)[0]
+    assert induction.mask(5).nonzero().tolist() == [[2, 1], [3, 2]]
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlierKeys:
+    """A made-up pattern: every query predicts all keys before it (a "look back" head)."""
+
+    def resolve(self, inp: Input) -> tuple[MaskTarget, ...]:
+        target = MaskTarget.of(torch.ones(inp.t, inp.t, dtype=torch.bool).tril(-1), inp)
+        return (target,) if target.num_queries else ()
+
+
+def test_any_pattern_is_scored_by_the_generic_scorer() -> None:
+    """A pattern only says which keys it predicts; the one scorer does the rest."""
+    t = 12
+    inp = Input.of(list(range(t)), causal=True)
+    heads = torch.stack([offset(t, -5), identity(t), uniform(t)])
+    family = OffsetFamily(min_distance=2).resolve(inp)
+    assert [tg.offset for tg in family] == [-2, -3, -4, -5]
+    scores = TargetScorer(family + EarlierKeys().resolve(inp), t)(heads)
+    assert scores[0, :4].tolist() == pytest.approx([1 / 10, 1 / 9, 1 / 8, 1.0])  # queries 2..4 use the sink
+    assert scores[0, 4].item() == pytest.approx(1.0)  # offset -5 looks back too (query 1..4: key 0)
+    assert scores[1, 4].item() == pytest.approx(0.0)  # self-attention is not "earlier"
+    assert scores[2, 4].item() == pytest.approx(statistics.fmean(q / (q + 1) for q in range(1, t)))
+
+
+def test_assign_role_matches_the_vectorised_rules() -> None:
+    """assign_role (one head) and the analysis (all heads at once) apply the same rules."""
+    pats = random_causal(12, 6, seed=5)
+    pats[0] = previous_token(12)
+    pats[1] = sink(12)
+    tokens, ids = list("abcdefghijkl"), [1, 2, 3] * 4
+    result = analyze_attention({0: pats}, list(range(6)), tokens, ids, causal=True, num_layers=1, num_heads=6)
+    baseline = analyze(uniform(12), [1, 2, 3] * 4).heads[0].scores
+    for h in result.heads:
+        assert assign_role(h.scores, causal=True, baseline=baseline) == (h.role, h.role_score)
+
+
+# --------------------------------------------------------------------------------------------
+# Display tokens, long inputs, ties
+# --------------------------------------------------------------------------------------------
+
+
+def test_display_tokens_are_shown_in_links_and_findings() -> None:
+    t = 6
+    a = torch.zeros(1, t, t)
+    a[0, :, 0] = 1.0
+    a[0, 3, 0], a[0, 3, 1] = 0.1, 0.9
+    raw = ["<s>", "Ġquick", "Ġbrown", "Ċ", "Ġ\\", 'Ġ"']
+    shown = ["<s>", "quick", "brown", "\\n", "\\", '"']
+    kwargs: dict = {"causal": True, "num_layers": 1, "num_heads": 1}
+    result = analyze_attention({0: a}, [0], raw, list(range(t)), display_tokens=shown, **kwargs)
+    assert result.tokens == raw
+    assert result.display_tokens == shown
+    link = result.hotspots[0]
+    assert (link.query_token, link.key_token) == ("\\n", "quick")
+    assert 'Strongest link: "\\n" attends to "quick": 0.90 (L0 H0)' in result.findings  # as given
+    assert not any("Ġ" in line or "Ċ" in line for line in result.findings)
+    plain = analyze_attention({0: a}, [0], raw, list(range(t)), **kwargs)
+    assert plain.display_tokens == raw
+    assert 'Strongest link: "Ċ" attends to "Ġquick": 0.90 (L0 H0)' in plain.findings
+
+
+def test_raw_tokens_in_findings_are_escaped() -> None:
+    a = torch.zeros(1, 3, 3)
+    a[0, :, 0] = 1.0
+    a[0, 2, 0], a[0, 2, 1] = 0.2, 0.8
+    result = analyze_attention({0: a}, [0], ["a", 'x"\n', "b\\"], [1, 2, 3], causal=True, num_layers=1, num_heads=1)
+    assert 'Strongest link: "b\\\\" attends to "x\\"\\n": 0.80 (L0 H0)' in result.findings
+
+
+def test_long_inputs_are_scored_in_groups_of_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Splitting the layers into several passes changes nothing."""
+    t, ids = 16, REPEATED_IDS
+    pats = {layer: random_causal(t, 3, seed=layer) for layer in range(5)}
+    pats[2][0] = sink(t) * 0.6 + previous_token(t) * 0.4
+    pats[3][1] = induction_pattern(ids)
+
+    def run() -> AttentionResult:
+        tokens = [f"w{i}" for i in ids]
+        return analyze_attention(pats, [2, 0, 1], tokens, ids, causal=True, num_layers=5, num_heads=3, top_k_links=20)
+
+    whole = run()
+    monkeypatch.setattr(analyze_module, "GROUP_ELEMENTS", 2 * 3 * t * t)  # two layers per pass
+    assert run() == whole
+
+
+def test_hotspot_ties_are_broken_by_layer_head_and_position() -> None:
+    t = 8
+    layer = torch.stack([previous_token(t), previous_token(t)])  # every link weighs 1.0
+    result = analyze_attention(
+        {1: layer, 0: layer},
+        [3, 1],
+        list("abcdefgh"),
+        list(range(t)),
+        causal=True,
+        num_layers=2,
+        num_heads=4,
+        top_k_links=8,
+    )
+    got = [(lk.layer, lk.head, lk.query_position, lk.key_position) for lk in result.hotspots]
+    # Query 1's previous key is the sink, which is excluded: links start at query 2.
+    assert got == [(0, 1, q, q - 1) for q in range(2, 8)] + [(0, 3, 2, 1), (0, 3, 3, 2)]
+
+
+def test_a_family_with_one_member_still_reports_it() -> None:
+    """On 6 tokens the positional family is the single offset -2; best_offset must say so."""
+    head = analyze(offset(6, -2)).heads[0]
+    assert head.role is HeadRole.POSITIONAL_OFFSET
+    assert head.scores.best_offset == -2
+    assert "Layer 0, Head 0: positional head, offset -2 (score 1.00)" in analyze(offset(6, -2)).findings
+
+
+def test_beyond_the_sink_a_spread_out_rest_is_broad() -> None:
+    """What a sink head spreads evenly over the other keys is BROAD beyond the sink, with the
+    normalised entropy of the renormalised rest (1.0) as its score; a query that put everything
+    on the sink counts as uniform."""
+    t = 10
+    a = torch.zeros(t, t)
+    a[:, 0] = 0.9
+    a[0, 0] = 1.0
+    for q in range(1, t):
+        a[q, 1 : q + 1] = 0.1 / q
+    a[4] = 0.0
+    a[4, 0] = 1.0  # everything on the sink
+    head = analyze(a).heads[0]
+    assert head.role is HeadRole.FIRST_TOKEN
+    assert head.role_beyond_sink is HeadRole.BROAD
+    assert head.role_beyond_sink_score == pytest.approx(1.0, abs=1e-5)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 import transformers
+
 from interp_services.core.attention import (
     AttentionResult,
     HeadRole,

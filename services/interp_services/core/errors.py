@@ -1,13 +1,38 @@
 """Typed errors raised by the core and the store.
 
-Each error carries a machine-readable ``reason`` (UPPER_SNAKE_CASE, stable across releases) and,
+Each error carries a machine-readable ``reason`` from the contract's catalog
+(:class:`~interp_services.core.reasons.Reason`, generated from ``interp.v1.ErrorReason``) and,
 for bad requests, the offending fields. The rpc layer maps the class to a gRPC status code and a
 ``google.rpc.Status`` with ``ErrorInfo`` and ``BadRequest`` details; nothing here knows gRPC.
+
+Example:
+    >>> raise invalid(Reason.LAYER_OUT_OF_RANGE, "layers[0]", "40 is outside [0, 30)")
+    Traceback (most recent call last):
+    ...
+    interp_services.core.errors.InvalidArgument: LAYER_OUT_OF_RANGE: layers[0]: 40 is outside [0, 30)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from interp_services.core.reasons import Reason
+
+__all__ = [
+    "Cancelled",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "FieldViolation",
+    "InterpError",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "Reason",
+    "ResourceExhausted",
+    "Unauthenticated",
+    "Unavailable",
+    "invalid",
+]
 
 
 @dataclass(frozen=True)
@@ -20,14 +45,20 @@ class FieldViolation:
 
 @dataclass
 class InterpError(Exception):
-    """Base class of every error a client is meant to see."""
+    """Base class of every error a client is meant to see.
 
-    reason: str
+    ``reason`` must be a :class:`Reason`; a plain string is accepted only when it names a
+    catalog member (errors rebuilt from another service's status), anything else is a bug and
+    raises ``ValueError`` at once.
+    """
+
+    reason: Reason
     message: str
     violations: list[FieldViolation] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.reason = Reason(self.reason)
         super().__init__(self.message)
 
     def __str__(self) -> str:  # dataclass would otherwise print every field
@@ -70,6 +101,6 @@ class Cancelled(InterpError):
     """The client cancelled the request (CANCELLED)."""
 
 
-def invalid(reason: str, field_name: str, description: str) -> InvalidArgument:
+def invalid(reason: Reason, field_name: str, description: str) -> InvalidArgument:
     """Shorthand for an InvalidArgument with a single field violation."""
     return InvalidArgument(reason, f"{field_name}: {description}", [FieldViolation(field_name, description)])

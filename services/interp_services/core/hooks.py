@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from interp_services.core.errors import InvalidArgument
+from interp_services.core.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,11 @@ def family_for(config: object) -> FamilySpec:
     for fam in FAMILIES:
         if model_type in fam.model_types:
             if fam.name == "bert" and getattr(config, "is_decoder", False):
-                raise InvalidArgument("MODEL_ARCHITECTURE_UNSUPPORTED", "BERT used as a decoder is not supported")
+                raise InvalidArgument(Reason.MODEL_ARCHITECTURE_UNSUPPORTED, "BERT used as a decoder is not supported")
             return fam
     supported = sorted(t for f in FAMILIES for t in f.model_types)
     raise InvalidArgument(
-        "MODEL_ARCHITECTURE_UNSUPPORTED",
+        Reason.MODEL_ARCHITECTURE_UNSUPPORTED,
         f"model: architecture {model_type!r} has no hook-site table; supported: {', '.join(supported)}",
     )
 
@@ -204,7 +205,7 @@ def _first(root: nn.Module, paths: tuple[str, ...]) -> nn.Module:
             return _get(root, p)
         except (AttributeError, IndexError):
             continue
-    raise InvalidArgument("MODEL_ARCHITECTURE_UNSUPPORTED", f"model: none of {paths} exists in this model")
+    raise InvalidArgument(Reason.MODEL_ARCHITECTURE_UNSUPPORTED, f"model: none of {paths} exists in this model")
 
 
 def _identity(raw: torch.Tensor) -> torch.Tensor:
@@ -239,7 +240,7 @@ def bind_site(model: nn.Module, spec: FamilySpec, name: str, num_heads: int, num
     Raises:
         InvalidArgument: unknown site name or layer out of range (reason ``HOOK_SITE_UNKNOWN``).
     """
-    unknown = InvalidArgument("HOOK_SITE_UNKNOWN", f"hook site {name!r} does not exist in this model")
+    unknown = InvalidArgument(Reason.HOOK_SITE_UNKNOWN, f"hook site {name!r} does not exist in this model")
     if name == "hook_embed":
         return SiteBinding(_first(model, spec.embed), "output", _identity, _replace)
     if name == "ln_final.hook_normalized":

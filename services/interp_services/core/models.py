@@ -39,6 +39,7 @@ from torch import nn
 
 from interp_services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from interp_services.core.hooks import FamilySpec, HookSiteInfo, family_for, list_hook_sites
+from interp_services.core.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def available_models_text() -> str:
 
 def _not_found(name: str, why: str) -> NotFound:
     return NotFound(
-        "MODEL_NOT_FOUND",
+        Reason.MODEL_NOT_FOUND,
         f"model {name!r} not found: {why}. Available models: {available_models_text()}",
         metadata={"model": name, "available": ",".join(sorted(BUILTIN_MODELS))},
     )
@@ -181,16 +182,16 @@ class ModelResolver:
             NotFound: nothing by that name (offline hub ids included).
         """
         if not name or not name.strip():
-            raise InvalidArgument("MODEL_NAME_EMPTY", "model: must not be empty")
+            raise InvalidArgument(Reason.MODEL_NAME_EMPTY, "model: must not be empty")
         if len(name) > 512:
-            raise InvalidArgument("MODEL_NAME_TOO_LONG", "model: longer than 512 characters")
+            raise InvalidArgument(Reason.MODEL_NAME_TOO_LONG, "model: longer than 512 characters")
         if name in BUILTIN_MODELS:
             return str(self._builtin_dir(BUILTIN_MODELS[name], progress)), "builtin"
         path = Path(name).expanduser()
         if path.is_absolute() or name.startswith((".", "~")) or path.is_dir():
             return str(self._local_dir(name, path)), "local"
         if not _HUB_ID.match(name):
-            raise InvalidArgument("MODEL_NAME_INVALID", f"model: {name!r} is neither a built-in name, a directory nor a hub id")
+            raise InvalidArgument(Reason.MODEL_NAME_INVALID, f"model: {name!r} is neither a built-in name, a directory nor a hub id")
         return self._hub(name, progress), "hub"
 
     def _local_dir(self, name: str, path: Path) -> Path:
@@ -404,18 +405,18 @@ class ModelCache:
         except (InvalidArgument, NotFound):
             raise
         except MemoryError:
-            raise ResourceExhausted("MODEL_TOO_LARGE", f"model {name!r} does not fit in this replica's memory") from None
+            raise ResourceExhausted(Reason.MODEL_TOO_LARGE, f"model {name!r} does not fit in this replica's memory") from None
         except OSError as exc:
-            raise Unavailable("MODEL_LOAD_FAILED", f"model {name!r} could not be read: {exc}") from None
+            raise Unavailable(Reason.MODEL_LOAD_FAILED, f"model {name!r} could not be read: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a config or weights that transformers rejects
             log.warning("model %s failed to load", name, exc_info=True)
             raise InvalidArgument(
-                "MODEL_UNLOADABLE", f"model {name!r} is not a loadable Hugging Face model: {type(exc).__name__}: {exc}"
+                Reason.MODEL_UNLOADABLE, f"model {name!r} is not a loadable Hugging Face model: {type(exc).__name__}: {exc}"
             ) from None
         spec = family_for(model.config)
         byte_size = sum(p.numel() * p.element_size() for p in model.parameters())
         if self.max_bytes and byte_size > self.max_bytes:
-            raise ResourceExhausted("MODEL_TOO_LARGE", f"model {name!r} needs {byte_size} bytes; cache limit is {self.max_bytes}")
+            raise ResourceExhausted(Reason.MODEL_TOO_LARGE, f"model {name!r} needs {byte_size} bytes; cache limit is {self.max_bytes}")
         info = describe(name, source, model, spec, self.settings.max_tokens)
         log.info("loaded %s (%s) in %.1fs", name, info.architecture, time.monotonic() - start)
         return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, info=info, byte_size=byte_size)

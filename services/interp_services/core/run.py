@@ -23,6 +23,8 @@ import torch
 from interp_services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted, invalid
 from interp_services.core.hooks import SiteBinding, bind_site
 from interp_services.core.models import LoadedModel
+from interp_services.core.reasons import Reason
+from interp_services.core.tokens import display_tokens
 
 INTERVENTION_KINDS = ("zero", "mean", "patch", "steer")
 
@@ -58,6 +60,7 @@ class TopToken:
     token: str
     probability: float
     logit: float
+    display: str = ""
 
 
 @dataclass
@@ -66,11 +69,12 @@ class RunOutput:
 
     Attributes:
         token_ids: per sequence, without padding.
-        tokens: readable tokens per sequence.
+        tokens: the tokenizer's raw pieces per sequence.
         captures: site name -> tensor, batch first (padded to the longest sequence).
         attention_mask: ``[batch, pos]``, 1 for real tokens.
         logits: ``[batch, pos, vocab]`` when requested.
         top_next: per sequence, the top-k next tokens after its last real position.
+        display_tokens: per sequence, each token as a reader should see it (``core.tokens``).
     """
 
     token_ids: list[list[int]]
@@ -79,6 +83,7 @@ class RunOutput:
     attention_mask: torch.Tensor
     logits: torch.Tensor | None
     top_next: list[list[TopToken]]
+    display_tokens: list[list[str]] = field(default_factory=list)
 
 
 def tokenize(loaded: LoadedModel, texts: Sequence[str], *, max_tokens: int, field_name: str = "texts") -> list[list[int]]:
@@ -92,13 +97,13 @@ def tokenize(loaded: LoadedModel, texts: Sequence[str], *, max_tokens: int, fiel
         ids = loaded.tokenizer(text, add_special_tokens=True)["input_ids"]  # type: ignore[operator]
         if len(ids) > max_tokens:
             raise ResourceExhausted(
-                "INPUT_TOO_LONG",
+                Reason.INPUT_TOO_LONG,
                 f"{field_name}[{i}]: {len(ids)} tokens; the limit for this model is {max_tokens}",
                 [FieldViolation(f"{field_name}[{i}]", f"{len(ids)} tokens > {max_tokens}")],
             )
         out.append(list(ids))
     if violations:
-        raise InvalidArgument("INPUT_EMPTY", "; ".join(f"{v.field}: {v.description}" for v in violations), violations)
+        raise InvalidArgument(Reason.INPUT_EMPTY, "; ".join(f"{v.field}: {v.description}" for v in violations), violations)
     return out
 
 
@@ -106,18 +111,18 @@ def check_token_ids(loaded: LoadedModel, batch: Sequence[Sequence[int]], *, max_
     """Validate pre-tokenized input: non-empty, equal lengths, ids in the vocabulary."""
     vocab = loaded.model.get_input_embeddings().num_embeddings  # type: ignore[union-attr]
     if not batch:
-        raise invalid("INPUT_EMPTY", "tokens.sequences", "must hold at least one sequence")
+        raise invalid(Reason.INPUT_EMPTY, "tokens.sequences", "must hold at least one sequence")
     lengths = {len(s) for s in batch}
     if 0 in lengths:
-        raise invalid("INPUT_EMPTY", "tokens.sequences", "sequences must not be empty")
+        raise invalid(Reason.INPUT_EMPTY, "tokens.sequences", "sequences must not be empty")
     if len(lengths) > 1:
-        raise invalid("TOKEN_LENGTHS_DIFFER", "tokens.sequences", f"all sequences must have one length, got {sorted(lengths)}")
+        raise invalid(Reason.TOKEN_LENGTHS_DIFFER, "tokens.sequences", f"all sequences must have one length, got {sorted(lengths)}")
     if max(lengths) > max_tokens:
-        raise ResourceExhausted("INPUT_TOO_LONG", f"tokens.sequences: {max(lengths)} tokens > limit {max_tokens}")
+        raise ResourceExhausted(Reason.INPUT_TOO_LONG, f"tokens.sequences: {max(lengths)} tokens > limit {max_tokens}")
     for i, seq in enumerate(batch):
         for j, t in enumerate(seq):
             if not 0 <= t < vocab:
-                raise invalid("TOKEN_ID_OUT_OF_RANGE", f"tokens.sequences[{i}].ids[{j}]", f"{t} is outside [0, {vocab})")
+                raise invalid(Reason.TOKEN_ID_OUT_OF_RANGE, f"tokens.sequences[{i}].ids[{j}]", f"{t} is outside [0, {vocab})")
     return [list(s) for s in batch]
 
 
@@ -131,24 +136,24 @@ def _check_interventions(loaded: LoadedModel, interventions: Sequence[Interventi
         f = f"interventions[{i}]"
         site = loaded.info.site(iv.hook_site)
         if site is None:
-            raise invalid("HOOK_SITE_UNKNOWN", f"{f}.hook_site", f"{iv.hook_site!r} does not exist in this model")
+            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"{f}.hook_site", f"{iv.hook_site!r} does not exist in this model")
         if not site.intervenable:
-            raise invalid("HOOK_SITE_NOT_INTERVENABLE", f"{f}.hook_site", f"{iv.hook_site!r} is capture-only")
+            raise invalid(Reason.HOOK_SITE_NOT_INTERVENABLE, f"{f}.hook_site", f"{iv.hook_site!r} is capture-only")
         if iv.kind not in INTERVENTION_KINDS:
-            raise invalid("INTERVENTION_ACTION_MISSING", f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
+            raise invalid(Reason.INTERVENTION_ACTION_MISSING, f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
         for j, p in enumerate(iv.positions):
             if not 0 <= p < seq_len:
-                raise invalid("POSITION_OUT_OF_RANGE", f"{f}.positions[{j}]", f"{p} is outside [0, {seq_len})")
+                raise invalid(Reason.POSITION_OUT_OF_RANGE, f"{f}.positions[{j}]", f"{p} is outside [0, {seq_len})")
         if iv.heads and not site.has_heads:
-            raise invalid("HEADS_NOT_APPLICABLE", f"{f}.heads", f"{iv.hook_site!r} has no head dimension")
+            raise invalid(Reason.HEADS_NOT_APPLICABLE, f"{f}.heads", f"{iv.hook_site!r} has no head dimension")
         n_heads = _site_heads(loaded, iv.hook_site)
         for j, h in enumerate(iv.heads):
             if not 0 <= h < n_heads:
-                raise invalid("HEAD_OUT_OF_RANGE", f"{f}.heads[{j}]", f"{h} is outside [0, {n_heads})")
+                raise invalid(Reason.HEAD_OUT_OF_RANGE, f"{f}.heads[{j}]", f"{h} is outside [0, {n_heads})")
         if iv.kind in ("patch", "steer") and iv.tensor is None:
-            raise invalid("INTERVENTION_TENSOR_MISSING", f"{f}.action", f"{iv.kind} needs a tensor")
+            raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.action", f"{iv.kind} needs a tensor")
         if iv.tensor is not None and not iv.tensor.is_floating_point():
-            raise invalid("TENSOR_DTYPE_INVALID", f"{f}.action", "intervention tensors must be floating point")
+            raise invalid(Reason.TENSOR_DTYPE_INVALID, f"{f}.action", "intervention tensors must be floating point")
 
 
 def _selection_mask(act: torch.Tensor, iv: Intervention, has_heads: bool) -> torch.Tensor:
@@ -171,7 +176,7 @@ def _broadcast_unit(act: torch.Tensor, t: torch.Tensor, iv: Intervention, has_he
         return t.to(act.dtype).expand_as(act)
     if has_heads and tuple(t.shape) == unit[1:]:  # one head's worth, e.g. [d_head]
         return t.to(act.dtype).expand_as(act)
-    raise invalid("TENSOR_SHAPE_MISMATCH", field_name, f"{what} has shape {list(t.shape)}; expected {list(unit)}")
+    raise invalid(Reason.TENSOR_SHAPE_MISMATCH, field_name, f"{what} has shape {list(t.shape)}; expected {list(unit)}")
 
 
 def _apply(act: torch.Tensor, iv: Intervention, has_heads: bool, mask_tokens: torch.Tensor, index: int) -> torch.Tensor:
@@ -194,7 +199,7 @@ def _apply(act: torch.Tensor, iv: Intervention, has_heads: bool, mask_tokens: to
             src = src.unsqueeze(0)
         if tuple(src.shape[1:]) != tuple(act.shape[1:]) or src.shape[0] not in (1, act.shape[0]):
             raise invalid(
-                "TENSOR_SHAPE_MISMATCH",
+                Reason.TENSOR_SHAPE_MISMATCH,
                 f"{f}.patch.source",
                 f"source has shape {list(iv.tensor.shape)}; the site's activation is {list(act.shape)}",  # type: ignore[union-attr]
             )
@@ -263,14 +268,14 @@ def run_model(
     seen: set[str] = set()
     for i, name in enumerate(capture):
         if info.site(name) is None:
-            raise invalid("HOOK_SITE_UNKNOWN", f"capture[{i}]", f"{name!r} does not exist in this model (see GetModelInfo)")
+            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"capture[{i}]", f"{name!r} does not exist in this model (see GetModelInfo)")
         if name in seen:
-            raise invalid("HOOK_SITE_DUPLICATE", f"capture[{i}]", f"{name!r} is listed twice")
+            raise invalid(Reason.HOOK_SITE_DUPLICATE, f"capture[{i}]", f"{name!r} is listed twice")
         seen.add(name)
     if (top_k or return_logits) and not info.has_lm_head:
-        raise invalid("MODEL_HAS_NO_LM_HEAD", "top_k", f"{info.name} has no language-model head; next tokens are undefined")
+        raise invalid(Reason.MODEL_HAS_NO_LM_HEAD, "top_k", f"{info.name} has no language-model head; next tokens are undefined")
     if top_k < 0 or top_k > info.vocab_size:
-        raise invalid("TOP_K_OUT_OF_RANGE", "top_k", f"must be in [0, {info.vocab_size}]")
+        raise invalid(Reason.TOP_K_OUT_OF_RANGE, "top_k", f"must be in [0, {info.vocab_size}]")
     lengths = [len(s) for s in batch]
     seq_len = max(lengths)
     _check_interventions(loaded, interventions, seq_len)
@@ -314,7 +319,7 @@ def run_model(
 
     missing = [n for n in capture if n not in captures]
     if missing:  # e.g. an attention implementation that returns no weights
-        raise InvalidArgument("HOOK_SITE_NOT_CAPTURED", f"these sites produced no tensor: {missing}")
+        raise InvalidArgument(Reason.HOOK_SITE_NOT_CAPTURED, f"these sites produced no tensor: {missing}")
     logits = getattr(out, "logits", None) if info.has_lm_head else None
     tok = loaded.tokenizer
     top_next: list[list[TopToken]] = []
@@ -323,17 +328,21 @@ def run_model(
             row = logits[b, n - 1].float().cpu()
             probs = torch.softmax(row, dim=-1)
             p, ids = probs.topk(top_k)
+            id_list = ids.tolist()
+            shown = display_tokens(tok, id_list)
             top_next.append(
                 [
-                    TopToken(int(i), tok.convert_ids_to_tokens(int(i)), float(pp), float(row[i]))  # type: ignore[attr-defined]
-                    for pp, i in zip(p, ids, strict=True)
+                    TopToken(i, tok.convert_ids_to_tokens(i), pp, float(row[i]), d)  # type: ignore[attr-defined]
+                    for pp, i, d in zip(p.tolist(), id_list, shown, strict=True)
                 ]
             )
+    raw = [tok.convert_ids_to_tokens(list(s)) for s in batch]  # type: ignore[attr-defined]
     return RunOutput(
         token_ids=[list(s) for s in batch],
-        tokens=[tok.convert_ids_to_tokens(list(s)) for s in batch],  # type: ignore[attr-defined]
+        tokens=raw,
         captures=captures,
         attention_mask=attention_mask.cpu(),
         logits=logits.detach().cpu() if (return_logits and logits is not None) else None,
         top_next=top_next,
+        display_tokens=[display_tokens(tok, s, r) for s, r in zip(batch, raw, strict=True)],
     )
