@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -229,7 +230,7 @@ def test_malformed_keys_rejected(store: TensorStore, key: str) -> None:
     ref = StoredRef(store.bucket, key, 10, "0" * 64)
     with pytest.raises(InvalidArgument) as exc:
         store.get(TENANT, ref)
-    assert exc.value.reason == "INVALID_OBJECT_KEY"
+    assert exc.value.reason == "OBJECT_KEY_INVALID"
 
 
 def test_missing_key_not_found(store: TensorStore) -> None:
@@ -243,7 +244,7 @@ def test_bad_references_rejected(store: TensorStore) -> None:
     ref = store.put(TENANT, torch.ones(2))
     cases = {
         "OBJECT_BUCKET_MISMATCH": StoredRef("other-bucket", ref.key, ref.byte_size, ref.sha256),
-        "INVALID_OBJECT_REF": StoredRef(ref.bucket, ref.key, ref.byte_size, "XYZ"),
+        "OBJECT_REF_INVALID": StoredRef(ref.bucket, ref.key, ref.byte_size, "XYZ"),
     }
     for reason, bad in cases.items():
         with pytest.raises(InvalidArgument) as exc:
@@ -255,14 +256,14 @@ def test_bad_references_rejected(store: TensorStore) -> None:
 def test_invalid_tenant(store: TensorStore, tenant: str) -> None:
     with pytest.raises(InvalidArgument) as exc:
         store.put(tenant, torch.ones(1))
-    assert exc.value.reason == "INVALID_TENANT"
+    assert exc.value.reason == "TENANT_INVALID"
 
 
 @pytest.mark.parametrize("prefix", ["../", "/abs", "a//b", "a/../b/", ".hidden/", "sp ace", "a\\b"])
 def test_invalid_prefix(store: TensorStore, prefix: str) -> None:
     with pytest.raises(InvalidArgument) as exc:
         store.put(TENANT, torch.ones(1), prefix=prefix)
-    assert exc.value.reason == "INVALID_KEY_PREFIX"
+    assert exc.value.reason == "KEY_PREFIX_INVALID"
 
 
 # -- malformed objects -------------------------------------------------------------------------
@@ -283,14 +284,14 @@ def test_malformed_object_rejected(store: TensorStore, payload: bytes) -> None:
     ref = plant(store, fresh_key(), payload)
     with pytest.raises(InvalidArgument) as exc:
         store.get(TENANT, ref)
-    assert exc.value.reason == "MALFORMED_OBJECT"
+    assert exc.value.reason == "OBJECT_MALFORMED"
 
 
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.uint8, torch.int8])
 def test_unsupported_dtype_rejected_on_put(store: TensorStore, dtype: torch.dtype) -> None:
     with pytest.raises(InvalidArgument) as exc:
         store.put(TENANT, torch.zeros(2, dtype=dtype))
-    assert exc.value.reason == "UNSUPPORTED_DTYPE"
+    assert exc.value.reason == "TENSOR_DTYPE_UNSUPPORTED"
 
 
 # -- backend specifics -------------------------------------------------------------------------
@@ -384,4 +385,57 @@ def test_codec_round_trip_without_store() -> None:
     assert_same(decode_tensor(encode_tensor(t)), t)
     with pytest.raises(InvalidArgument) as exc:
         decode_tensor(b"\x00" * 3)
-    assert exc.value.reason == "MALFORMED_OBJECT"
+    assert exc.value.reason == "OBJECT_MALFORMED"
+
+
+# -- time-to-live -------------------------------------------------------------------------------
+
+
+def test_local_expired_object_is_not_found_and_swept(tmp_path: Path) -> None:
+    store = LocalTensorStore(tmp_path / "store", ttl_s=60)
+    old, fresh = store.put(TENANT, torch.ones(2)), store.put(TENANT, torch.zeros(2))
+    path = tmp_path / "store" / old.key
+    past = time.time() - 120
+    os.utime(path, (past, past))  # written two minutes ago
+    with pytest.raises(NotFound) as exc:
+        store.get(TENANT, old)
+    assert exc.value.reason == "OBJECT_EXPIRED" and exc.value.metadata["ttl_s"] == "60"
+    assert not path.exists()  # reading an expired object removes it
+    assert store.get(TENANT, fresh).tolist() == [0.0, 0.0]
+    # The sweep removes expired objects nobody asked for, and keeps the rest.
+    another = store.put(TENANT, torch.ones(3))
+    os.utime(tmp_path / "store" / another.key, (past, past))
+    assert store.sweep() == 1
+    assert not (tmp_path / "store" / another.key).exists()
+    assert store.get(TENANT, fresh).tolist() == [0.0, 0.0]
+
+
+def test_local_without_ttl_keeps_objects(tmp_path: Path) -> None:
+    store = LocalTensorStore(tmp_path / "store")
+    ref = store.put(TENANT, torch.ones(2))
+    past = time.time() - 10 * 365 * 86400
+    os.utime(tmp_path / "store" / ref.key, (past, past))
+    assert store.get(TENANT, ref).tolist() == [1.0, 1.0] and store.sweep() == 0
+
+
+def test_s3_expired_object_is_not_found_and_swept(s3_server: S3Server) -> None:  # noqa: F811
+    store = open_store(
+        s3_server.url("interp-ttl"), access_key=s3_server.access_key, secret_key=s3_server.secret_key, ttl_s=1
+    )
+    assert isinstance(store, S3TensorStore)
+    first, second = store.put(TENANT, torch.ones(2)), store.put(TENANT, torch.ones(3))
+    time.sleep(2.2)  # Last-Modified and Date have one-second resolution
+    with pytest.raises(NotFound) as exc:
+        store.get(TENANT, first)
+    assert exc.value.reason == "OBJECT_EXPIRED"
+    assert store.sweep() == 1  # `second`; `first` went when it was read
+    with pytest.raises(NotFound) as exc:
+        store.get(TENANT, second)
+    assert exc.value.reason == "OBJECT_NOT_FOUND"
+    fresh = store.put(TENANT, torch.ones(1))
+    assert store.get(TENANT, fresh).tolist() == [1.0] and store.sweep() == 0
+    # The bucket also gets a lifecycle rule (S3 counts in days: the TTL rounded up).
+    assert store.ensure_lifecycle() is True
+    rule = store.client.get_bucket_lifecycle(bucket_name="interp-ttl").rules[0]
+    assert (rule.rule_id, rule.expiration.days) == ("interp-expiry", 1)
+    store.close()

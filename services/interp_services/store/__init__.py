@@ -52,7 +52,9 @@ _S3_OPTIONS = frozenset(
 )
 
 
-def open_store(url: str, *, create_bucket: bool = True, fsync: bool = True, **creds: Any) -> TensorStore:
+def open_store(
+    url: str, *, create_bucket: bool = True, fsync: bool = True, ttl_s: float = 0.0, **creds: Any
+) -> TensorStore:
     """Open a store from a URL; credentials come from the caller, never from here.
 
     Args:
@@ -62,6 +64,7 @@ def open_store(url: str, *, create_bucket: bool = True, fsync: bool = True, **cr
             ``Unavailable`` if the endpoint is down). Ignored for local stores.
         fsync: for local stores, flush each object to disk before it becomes visible (turn off
             for transient working data; writes stay atomic). Ignored for S3.
+        ttl_s: seconds a stored object lives (0: forever); see ``TensorStore``.
         **creds: S3 options -- ``access_key`` and ``secret_key`` (required for S3), ``secure``,
             ``region``, ``connect_timeout_s``, ``read_timeout_s``, ``retries``, ``ca_certs``.
             Local stores ignore them.
@@ -83,13 +86,13 @@ def open_store(url: str, *, create_bucket: bool = True, fsync: bool = True, **cr
     scheme = parts.scheme.lower()
     # A one-letter "scheme" is a Windows drive letter, i.e. a plain path.
     if scheme == "" or len(scheme) == 1:
-        return LocalTensorStore(Path(url).expanduser(), fsync=fsync)
+        return LocalTensorStore(Path(url).expanduser(), fsync=fsync, ttl_s=ttl_s)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise ValueError(f"file URL must be local (file:///path), got {url!r}")
         if parts.query or parts.fragment:
             raise ValueError(f"file URL takes no query or fragment: {url!r}")
-        return LocalTensorStore(Path(unquote(parts.path)), fsync=fsync)
+        return LocalTensorStore(Path(unquote(parts.path)), fsync=fsync, ttl_s=ttl_s)
     if scheme == "s3":
         if parts.username is not None or parts.password is not None:
             raise ValueError("pass S3 credentials as access_key/secret_key, not inside the URL")
@@ -100,7 +103,7 @@ def open_store(url: str, *, create_bucket: bool = True, fsync: bool = True, **cr
             raise ValueError("an s3:// store needs access_key and secret_key")
         access_key = creds.pop("access_key")
         secret_key = creds.pop("secret_key")
-        store = S3TensorStore(parts.netloc, access_key, secret_key, bucket, **creds)
+        store = S3TensorStore(parts.netloc, access_key, secret_key, bucket, ttl_s=ttl_s, **creds)
         if create_bucket:
             store.ensure_bucket()
         return store

@@ -12,6 +12,7 @@ import re
 import uuid
 
 from interp_services.core.errors import InvalidArgument, PermissionDenied, invalid
+from interp_services.core.reasons import Reason
 
 from .base import StoredRef
 from .safetensors_codec import sha256_hex
@@ -32,7 +33,7 @@ def validate_tenant(tenant: str) -> None:
     """Raise InvalidArgument(``INVALID_TENANT``) unless ``tenant`` is a DNS-label-like name."""
     if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):
         raise invalid(
-            "INVALID_TENANT", "tenant", f"must match {TENANT_RE.pattern}, got {tenant!r}"
+            Reason.TENANT_INVALID, "tenant", f"must match {TENANT_RE.pattern}, got {tenant!r}"
         )
 
 
@@ -45,7 +46,7 @@ def new_key(tenant: str, prefix: str) -> str:
         or not _PREFIX_RE.fullmatch(prefix)
     ):
         raise invalid(
-            "INVALID_KEY_PREFIX",
+            Reason.KEY_PREFIX_INVALID,
             "prefix",
             "must be '/'-separated segments of [A-Za-z0-9._-], none empty or starting with '.', "
             f"at most {MAX_PREFIX_LENGTH} characters; got {prefix!r}",
@@ -65,31 +66,31 @@ def check_ref(tenant: str, ref: StoredRef, bucket: str) -> None:
     validate_tenant(tenant)
     key = ref.key
     if not isinstance(key, str):
-        raise invalid("INVALID_OBJECT_KEY", "key", "must be a string")
+        raise invalid(Reason.OBJECT_KEY_INVALID, "key", "must be a string")
     if key.split("/", 1)[0] != tenant:
         raise PermissionDenied(
-            "OBJECT_NOT_OWNED",
+            Reason.OBJECT_NOT_OWNED,
             f"object {key!r} does not belong to tenant {tenant!r}",
             metadata={"key": key[:256], "tenant": tenant},
         )
     if ref.bucket != bucket:
         raise invalid(
-            "OBJECT_BUCKET_MISMATCH",
+            Reason.OBJECT_BUCKET_MISMATCH,
             "bucket",
             f"reference names bucket {ref.bucket!r} but this store serves {bucket!r}",
         )
     if len(key) > MAX_KEY_LENGTH or not _KEY_RE.fullmatch(key) or not key.endswith(KEY_SUFFIX):
         raise invalid(
-            "INVALID_OBJECT_KEY",
+            Reason.OBJECT_KEY_INVALID,
             "key",
             f"not a tensor-store key ('{{tenant}}/...{KEY_SUFFIX}', no '..' or empty segments)",
         )
     if isinstance(ref.byte_size, bool) or not isinstance(ref.byte_size, int) or ref.byte_size < 0:
         raise invalid(
-            "INVALID_OBJECT_REF", "byte_size", f"must be an int >= 0, got {ref.byte_size!r}"
+            Reason.OBJECT_REF_INVALID, "byte_size", f"must be an int >= 0, got {ref.byte_size!r}"
         )
     if not isinstance(ref.sha256, str) or not _SHA256_RE.fullmatch(ref.sha256):
-        raise invalid("INVALID_OBJECT_REF", "sha256", "must be 64 lower-case hex digits")
+        raise invalid(Reason.OBJECT_REF_INVALID, "sha256", "must be 64 lower-case hex digits")
 
 
 def verify_bytes(ref: StoredRef, data: bytes) -> None:
@@ -100,7 +101,7 @@ def verify_bytes(ref: StoredRef, data: bytes) -> None:
     """
     if len(data) != ref.byte_size:
         raise InvalidArgument(
-            "OBJECT_HASH_MISMATCH",
+            Reason.OBJECT_HASH_MISMATCH,
             f"object {ref.key!r} is {len(data)} bytes, reference says {ref.byte_size}",
             metadata={
                 "key": ref.key,
@@ -111,7 +112,7 @@ def verify_bytes(ref: StoredRef, data: bytes) -> None:
     actual = sha256_hex(data)
     if actual != ref.sha256:
         raise InvalidArgument(
-            "OBJECT_HASH_MISMATCH",
+            Reason.OBJECT_HASH_MISMATCH,
             f"object {ref.key!r} has sha256 {actual}, reference says {ref.sha256}",
             metadata={"key": ref.key, "expected_sha256": ref.sha256, "actual_sha256": actual},
         )

@@ -23,12 +23,18 @@ Example:
 from __future__ import annotations
 
 import io
+import logging
+import math
+import time
+from email.utils import parsedate_to_datetime
 
 import torch
 import urllib3
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from interp_services.core.errors import (
     FailedPrecondition,
@@ -37,10 +43,13 @@ from interp_services.core.errors import (
     NotFound,
     Unavailable,
 )
+from interp_services.core.reasons import Reason
 
 from ._keys import check_ref, new_key, verify_bytes
 from .base import StoredRef
 from .safetensors_codec import decode_tensor, encode_tensor, sha256_hex
+
+log = logging.getLogger(__name__)
 
 #: Objects up to this size go up in one PUT; larger ones as a multipart upload.
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
@@ -78,6 +87,8 @@ class S3TensorStore:
             small so an unreachable store fails in well under a second instead of the client's
             default ~6 s.
         ca_certs: CA bundle file for ``secure=True``; ``None`` uses the system trust store.
+        ttl_s: seconds an object lives, from its upload (the server's ``Last-Modified``, compared
+            with the server's ``Date`` so clock skew does not matter); 0 keeps objects forever.
     """
 
     def __init__(
@@ -93,6 +104,7 @@ class S3TensorStore:
         read_timeout_s: float = 60.0,
         retries: int = 2,
         ca_certs: str | None = None,
+        ttl_s: float = 0.0,
     ) -> None:
         if not access_key or not secret_key:
             raise ValueError("S3TensorStore needs an explicit access_key and secret_key")
@@ -103,6 +115,7 @@ class S3TensorStore:
         self.endpoint = endpoint
         self.bucket = bucket
         self.secure = secure
+        self.ttl_s = ttl_s
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
             maxsize=10,
@@ -146,25 +159,25 @@ class S3TensorStore:
             meta["s3_code"] = exc.code or ""
             if exc.code in ("NoSuchKey", "NoSuchBucket") and key is not None:
                 return NotFound(
-                    "OBJECT_NOT_FOUND", f"no object {key!r} in bucket {self.bucket!r}", metadata=meta
+                    Reason.OBJECT_NOT_FOUND, f"no object {key!r} in bucket {self.bucket!r}", metadata=meta
                 )
             if exc.code == "NoSuchBucket":
                 return FailedPrecondition(
-                    "STORE_BUCKET_MISSING", f"bucket {self.bucket!r} does not exist", metadata=meta
+                    Reason.STORE_BUCKET_MISSING, f"bucket {self.bucket!r} does not exist", metadata=meta
                 )
             if exc.code in _AUTH_CODES:
                 return FailedPrecondition(
-                    "STORE_ACCESS_DENIED",
+                    Reason.STORE_ACCESS_DENIED,
                     f"object store refused the service's credentials while {what} ({exc.code})",
                     metadata=meta,
                 )
             return Unavailable(
-                "STORE_UNAVAILABLE", f"object store error while {what}: {exc.code}", metadata=meta
+                Reason.STORE_UNAVAILABLE, f"object store error while {what}: {exc.code}", metadata=meta
             )
         if isinstance(exc, (ServerError, InvalidResponseError, MinioException, *_NETWORK_ERRORS)):
             # Don't echo the exception text: urllib3 messages can be very long; the type is enough.
             return Unavailable(
-                "STORE_UNAVAILABLE",
+                Reason.STORE_UNAVAILABLE,
                 f"object store at {self.endpoint} unreachable while {what} ({type(exc).__name__})",
                 metadata=meta,
             )
@@ -224,6 +237,7 @@ class S3TensorStore:
         except Exception as exc:
             raise self._map(exc, f"reading {ref.key!r}", ref.key) from exc
         try:
+            self._check_age(resp.headers, ref.key)
             # Fail early, before downloading the body, when the headers already disagree.
             stored_sha = resp.headers.get(f"x-amz-meta-{SHA256_METADATA}")
             length = resp.headers.get("content-length")
@@ -231,7 +245,7 @@ class S3TensorStore:
                 length is not None and length.isdigit() and int(length) != ref.byte_size
             ):
                 raise InvalidArgument(
-                    "OBJECT_HASH_MISMATCH",
+                    Reason.OBJECT_HASH_MISMATCH,
                     f"object {ref.key!r} was replaced: its size/sha256 metadata no longer match "
                     "the reference",
                     metadata={"key": ref.key, "expected_sha256": ref.sha256},
@@ -267,6 +281,53 @@ class S3TensorStore:
         except Exception as exc:
             raise self._map(exc, f"deleting {ref.key!r}") from exc
 
+    def _check_age(self, headers, key: str) -> None:
+        if not self.ttl_s or not headers.get("last-modified"):
+            return
+        written = parsedate_to_datetime(headers["last-modified"]).timestamp()
+        now = parsedate_to_datetime(headers["date"]).timestamp() if headers.get("date") else time.time()
+        if now - written > self.ttl_s:
+            try:
+                self._client.remove_object(bucket_name=self.bucket, object_name=key)
+            except Exception:  # noqa: BLE001 - a failed clean-up changes nothing for the caller
+                log.warning("could not remove expired object %s", key)
+            raise NotFound(
+                Reason.OBJECT_EXPIRED,
+                f"object {key!r} expired: stored objects live {self.ttl_s:g} s",
+                metadata={"key": key, "bucket": self.bucket, "ttl_s": f"{self.ttl_s:g}"},
+            )
+
+    def ensure_lifecycle(self) -> bool:
+        """Install a bucket lifecycle rule that expires objects after ``ttl_s`` (rounded up to
+        whole days, S3's unit). Returns False when the server does not support lifecycle rules;
+        :meth:`sweep` and the check in :meth:`get` still enforce the time-to-live then."""
+        if not self.ttl_s:
+            return True
+        days = max(1, math.ceil(self.ttl_s / 86400))
+        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id="interp-expiry", expiration=Expiration(days=days))
+        try:
+            self._client.set_bucket_lifecycle(bucket_name=self.bucket, config=LifecycleConfig([rule]))
+            return True
+        except S3Error as exc:
+            log.info("the object store does not take lifecycle rules (%s); expiry relies on sweeps", exc.code)
+            return False
+        except Exception as exc:
+            raise self._map(exc, "setting the bucket lifecycle") from exc
+
+    def sweep(self) -> int:
+        """Remove objects older than ``ttl_s`` (by the local clock) in the whole bucket."""
+        if not self.ttl_s:
+            return 0
+        cutoff, removed = time.time() - self.ttl_s, 0
+        try:
+            for obj in self._client.list_objects(bucket_name=self.bucket, recursive=True):
+                if obj.last_modified is not None and obj.last_modified.timestamp() < cutoff:
+                    self._client.remove_object(bucket_name=self.bucket, object_name=obj.object_name)
+                    removed += 1
+        except Exception as exc:
+            raise self._map(exc, "sweeping expired objects") from exc
+        return removed
+
     def ping(self) -> None:
         """Raise Unavailable if the endpoint cannot be reached (FailedPrecondition if the bucket
         is missing or the credentials are refused)."""
@@ -276,6 +337,6 @@ class S3TensorStore:
             raise self._map(exc, "checking the bucket") from exc
         if not exists:
             raise FailedPrecondition(
-                "STORE_BUCKET_MISSING", f"bucket {self.bucket!r} does not exist",
+                Reason.STORE_BUCKET_MISSING, f"bucket {self.bucket!r} does not exist",
                 metadata={"bucket": self.bucket, "endpoint": self.endpoint},
             )

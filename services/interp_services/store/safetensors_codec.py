@@ -20,6 +20,7 @@ from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
 from interp_services.core.errors import InvalidArgument
+from interp_services.core.reasons import Reason
 
 #: The single entry name every stored object carries.
 TENSOR_NAME = "tensor"
@@ -43,11 +44,11 @@ def _check_dtype(dtype: torch.dtype, *, reading: bool) -> None:
         supported = ", ".join(sorted(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES))
         if reading:
             raise InvalidArgument(
-                "MALFORMED_OBJECT",
+                Reason.OBJECT_MALFORMED,
                 f"stored tensor has unsupported dtype {dtype}; supported: {supported}",
             )
         raise InvalidArgument(
-            "UNSUPPORTED_DTYPE",
+            Reason.TENSOR_DTYPE_UNSUPPORTED,
             f"cannot store a tensor of dtype {dtype}; supported: {supported}",
             metadata={"dtype": str(dtype)},
         )
@@ -84,12 +85,12 @@ def decode_tensor(data: bytes) -> torch.Tensor:
         entries = _st_load(bytes(data))
     except Exception as exc:  # safetensors raises SafetensorError, but also ValueError etc.
         raise InvalidArgument(
-            "MALFORMED_OBJECT", f"object is not a valid safetensors file: {exc}"
+            Reason.OBJECT_MALFORMED, f"object is not a valid safetensors file: {exc}"
         ) from None
     if list(entries) != [TENSOR_NAME]:
         names = sorted(entries)[:8]
         raise InvalidArgument(
-            "MALFORMED_OBJECT",
+            Reason.OBJECT_MALFORMED,
             f'object must hold exactly one tensor named "{TENSOR_NAME}", found {names}',
         )
     tensor = entries[TENSOR_NAME]
