@@ -49,45 +49,45 @@ def local_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def servers(model_cache, local_store):
-    """Model host and attention servicers in plain gRPC servers on port 0, the attention
-    server calling the model host over gRPC, as separate services do."""
-    import grpc
+def local_fleet(model_cache, local_store):
+    """Every registered service in its own plain gRPC server on port 0, calling the others over
+    gRPC as separate deployments do, with the gateway in front (keys: the development key, and
+    ``k-alice``/``k-bob`` for tenants ``alice``/``bob``). Derived from the registry."""
+    from interp_services.local import LocalFleet
+    from interp_services.settings import from_dict
 
-    from interp_services.rpc.attention import AttentionServicer
-    from interp_services.rpc.backends import GrpcModelHostClient
-    from interp_services.rpc.codec import DeliveryPolicy
-    from interp_services.rpc.context import Limits
-    from interp_services.rpc.model_host import ModelHostServicer
-    from interp_services.rpc.server import create_server
+    settings = from_dict({"api_keys": {DEV_KEY: "dev", "k-alice": "alice", "k-bob": "bob"}})
+    with LocalFleet.start(settings, store=local_store, model_cache=model_cache) as fleet:
+        yield fleet
 
-    limits, policy = Limits(), DeliveryPolicy()
-    mh_server, mh_port = create_server("127.0.0.1:0", model_host=ModelHostServicer(model_cache, local_store, limits, policy))
-    channel = grpc.insecure_channel(f"127.0.0.1:{mh_port}", options=[("grpc.max_receive_message_length", 64 << 20)])
-    at_servicer = AttentionServicer(GrpcModelHostClient(channel), local_store, limits, policy)
-    at_server, at_port = create_server("127.0.0.1:0", attention=at_servicer)
-    yield {"model_host": mh_port, "attention": at_port}
-    channel.close()
-    mh_server.stop(None)
-    at_server.stop(None)
+
+@pytest.fixture(scope="session")
+def servers(local_fleet):
+    """Ports of the in-process services, by registry key."""
+    return local_fleet.ports
 
 
 class Fleet:
     """A running fleet: endpoint, the process that runs it, and a CLI runner."""
 
-    def __init__(self, process, store_dir: Path, metrics_port: int) -> None:
+    def __init__(self, process, store_dir: Path, metrics_port: int, runtime_dir: Path) -> None:
         self.process = process
         self.endpoint = process.endpoint
         self.store_dir = store_dir
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        self.runtime_dir = runtime_dir
 
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        """Run the CLI as a user would."""
+    def cli(self, *args: str, timeout: float = 600, api_key: str | None = DEV_KEY) -> subprocess.CompletedProcess:
+        """Run the CLI as a user would (``api_key=None``: no key flag and no $INTERP_API_KEY)."""
+        env = {k: v for k, v in os.environ.items() if k != "INTERP_API_KEY"}
+        env["INTERP_RUNTIME_DIR"] = str(self.runtime_dir)
+        key = ["--api-key", api_key] if api_key is not None else []
         return subprocess.run(
-            [sys.executable, "-m", "interpretability.cli", *args, "--endpoint", self.endpoint, "--api-key", DEV_KEY],
+            [sys.executable, "-m", "interpretability.cli", *args, "--endpoint", self.endpoint, *key],
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=env,
         )
 
 
@@ -102,10 +102,11 @@ def fleet(tmp_path_factory):
         tmp / "fleet.yaml", port=free_port(), store=tmp / "store", model_cache=MODEL_CACHE,
         metrics_port=metrics_port, extra="allow_hub: false",
     )
-    process = FleetProcess(config)
+    runtime_dir = tmp / "runtime"
+    process = FleetProcess(config, env={"INTERP_RUNTIME_DIR": str(runtime_dir)})
     try:
         process.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    yield Fleet(process, tmp / "store", metrics_port)
+    yield Fleet(process, tmp / "store", metrics_port, runtime_dir)
     process.stop()

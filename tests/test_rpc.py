@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import grpc
 import numpy as np
 import pytest
@@ -15,6 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import attention_service_pb2_grpc as apb_grpc
+from interp.v1 import common_pb2 as cpb
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import model_host_service_pb2_grpc as mpb_grpc
 from interp.v1 import tensor_pb2 as tpb
@@ -62,8 +60,10 @@ def test_list_info_tokenize(mh, smollm):
     info = mh.GetModelInfo(mpb.GetModelInfoRequest(model="smollm2-135m")).info
     assert (info.num_layers, info.num_heads, info.num_kv_heads, info.d_model) == (30, 9, 3, 576)
     assert any(s.name == "blocks.29.attn.hook_pattern" and not s.intervenable for s in info.hook_sites)
-    tok = mh.Tokenize(mpb.TokenizeRequest(model="smollm2-135m", texts=[TEXT])).tokenized[0]
+    tok = mh.Tokenize(mpb.TokenizeRequest(model="smollm2-135m", texts=cpb.TextBatch(texts=[TEXT]))).tokenized[0]
     assert list(tok.token_ids) == smollm.tokenizer(TEXT)["input_ids"]
+    # Raw pieces and their readable form, from the model's own tokenizer.
+    assert tok.tokens[1] == "Ġquick" and tok.display_tokens[1] == "quick" and len(tok.display_tokens) == len(tok.tokens)
 
 
 def test_load_model_streams_progress(mh):
@@ -74,7 +74,7 @@ def test_load_model_streams_progress(mh):
 def test_run_inline_and_store_round_trip(mh, smollm, local_store):
     site = "blocks.3.attn.hook_pattern"
     inline = mh.RunModel(
-        mpb.RunModelRequest(model="smollm2-135m", texts=mpb.TextBatch(texts=[TEXT]), capture=[site], top_k=5, delivery=tpb.RESULT_DELIVERY_INLINE)
+        mpb.RunModelRequest(model="smollm2-135m", texts=cpb.TextBatch(texts=[TEXT]), capture=[site], top_k=5, delivery=tpb.RESULT_DELIVERY_INLINE)
     )
     ids = torch.tensor([list(inline.sequences[0].token_ids)])
     with torch.no_grad():
@@ -83,7 +83,7 @@ def test_run_inline_and_store_round_trip(mh, smollm, local_store):
     top = inline.sequences[0].top_next_tokens
     assert len(top) == 5 and top[0].token_id == int(ref.logits[0, -1].argmax())
     stored = mh.RunModel(
-        mpb.RunModelRequest(model="smollm2-135m", texts=mpb.TextBatch(texts=[TEXT]), capture=[site], delivery=tpb.RESULT_DELIVERY_OBJECT_STORE)
+        mpb.RunModelRequest(model="smollm2-135m", texts=cpb.TextBatch(texts=[TEXT]), capture=[site], delivery=tpb.RESULT_DELIVERY_OBJECT_STORE)
     )
     t = stored.activations[0].tensor
     assert t.WhichOneof("data") == "object" and t.object.key.startswith("default/")
@@ -97,7 +97,7 @@ def test_patch_with_an_object_ref_from_a_previous_run_changes_nothing(mh, local_
     from interp_services.store import StoredRef
 
     site = "blocks.6.hook_resid_pre"
-    run = lambda **kw: mh.RunModel(mpb.RunModelRequest(model="smollm2-135m", texts=mpb.TextBatch(texts=[TEXT]), **kw))  # noqa: E731
+    run = lambda **kw: mh.RunModel(mpb.RunModelRequest(model="smollm2-135m", texts=cpb.TextBatch(texts=[TEXT]), **kw))  # noqa: E731
     base = run(capture=[site], return_logits=True, delivery=tpb.RESULT_DELIVERY_OBJECT_STORE)
     o = base.logits.object
     base_logits = local_store.get("default", StoredRef(o.bucket, o.key, o.byte_size, o.sha256)).numpy()
@@ -119,15 +119,16 @@ def test_servicer_errors_carry_reason_and_fields(mh, at):
     code, reason, fields = _code_reason(mh.GetModelInfo, mpb.GetModelInfoRequest(model="gpt2"))
     assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND")
     code, reason, fields = _code_reason(
-        at.AnalyzeAttention, apb.AnalyzeAttentionRequest(model="smollm2-135m", text=TEXT, layers=[0, 31])
+        at.AnalyzeAttention,
+        apb.AnalyzeAttentionRequest(model="smollm2-135m", text=TEXT, selection=cpb.LayerHeadSelection(layers=[0, 31])),
     )
-    assert (code, reason, fields) == (grpc.StatusCode.INVALID_ARGUMENT, "LAYER_OUT_OF_RANGE", ["layers[1]"])
+    assert (code, reason, fields) == (grpc.StatusCode.INVALID_ARGUMENT, "LAYER_OUT_OF_RANGE", ["selection.layers[1]"])
     bad = tpb.Tensor(dtype=tpb.DATA_TYPE_FLOAT32, shape=[576], raw=b"\x00" * 7)
     code, reason, fields = _code_reason(
         mh.RunModel,
         mpb.RunModelRequest(
             model="smollm2-135m",
-            texts=mpb.TextBatch(texts=[TEXT]),
+            texts=cpb.TextBatch(texts=[TEXT]),
             interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", steering=mpb.SteeringVector(vector=bad))],
         ),
     )
@@ -136,7 +137,12 @@ def test_servicer_errors_carry_reason_and_fields(mh, at):
 
 def test_attention_through_grpc_equals_hf(at, smollm):
     a = at.AnalyzeAttention(
-        apb.AnalyzeAttentionRequest(model="smollm2-135m", text=TEXT, layers=[2, 7], include_patterns=True, delivery=tpb.RESULT_DELIVERY_INLINE)
+        apb.AnalyzeAttentionRequest(
+            model="smollm2-135m",
+            text=TEXT,
+            selection=cpb.LayerHeadSelection(layers=[2, 7]),
+            options=apb.AttentionOptions(include_patterns=True, delivery=tpb.RESULT_DELIVERY_INLINE),
+        )
     ).analysis
     ids = torch.tensor([list(a.token_ids)])
     with torch.no_grad():
@@ -153,28 +159,9 @@ def test_attention_through_grpc_equals_hf(at, smollm):
 
 # -- the gateway in front of the in-process servers ------------------------------------------------
 @pytest.fixture(scope="module")
-def gateway(servers):
-    from interp_services.rpc.gateway import ApiKeyAuth, Gateway, GrpcChannelBackend, start_gateway_server
-
-    loop = asyncio.new_event_loop()
-    started: dict = {}
-
-    async def start():
-        backend = GrpcChannelBackend(
-            {
-                "interp.v1.ModelHostService": grpc.aio.insecure_channel(f"127.0.0.1:{servers['model_host']}"),
-                "interp.v1.AttentionService": grpc.aio.insecure_channel(f"127.0.0.1:{servers['attention']}"),
-            }
-        )
-        gw = Gateway(backend, ApiKeyAuth({"k-alice": "alice", "k-bob": "bob"}))
-        started["server"], started["port"], _ = await start_gateway_server(gw, "127.0.0.1:0")
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(start(), loop).result(30)
-    yield started["port"]
-    asyncio.run_coroutine_threadsafe(started["server"].stop(None), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
+def gateway(local_fleet):
+    """Port of the local fleet's gateway (keys k-alice -> alice, k-bob -> bob)."""
+    return int(local_fleet.endpoint.rsplit(":", 1)[1])
 
 
 def test_gateway_requires_api_key(gateway):
@@ -195,7 +182,7 @@ def test_gateway_forwards_and_keeps_error_details(gateway):
         assert e.value.reason == "MODEL_NOT_FOUND" and "smollm2-135m" in e.value.message
         with pytest.raises(InvalidArgument) as e:
             c.analyze_attention("all-minilm-l6-v2", "hello", heads=[12])
-        assert e.value.reason == "HEAD_OUT_OF_RANGE" and e.value.violations[0].field == "heads[0]"
+        assert e.value.reason == "HEAD_OUT_OF_RANGE" and e.value.violations[0].field == "selection.heads[0]"
         events = list(c.load_model("all-minilm-l6-v2"))
         assert events[-1].info.name == "all-minilm-l6-v2"
 

@@ -17,6 +17,7 @@ import torch
 
 from interp.v1 import tensor_pb2 as tpb
 from interp_services.core.errors import ResourceExhausted, invalid
+from interp_services.core.reasons import Reason
 from interp_services.store.base import StoredRef, TensorStore
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
@@ -76,14 +77,14 @@ def encode_ref(ref: StoredRef, t: torch.Tensor, dim_names: tuple[str, ...] | lis
 
 def _check_header(msg: tpb.Tensor, field: str, max_elements: int) -> tuple[torch.dtype, list[int]]:
     if msg.dtype not in _TORCH_OF:
-        raise invalid("TENSOR_DTYPE_INVALID", f"{field}.dtype", "unspecified or unknown data type")
+        raise invalid(Reason.TENSOR_DTYPE_INVALID, f"{field}.dtype", "unspecified or unknown data type")
     shape = list(msg.shape)
     if len(shape) > MAX_DIMS or any(d < 0 for d in shape):
-        raise invalid("TENSOR_SHAPE_INVALID", f"{field}.shape", f"needs 0..{MAX_DIMS} non-negative dims, got {shape}")
+        raise invalid(Reason.TENSOR_SHAPE_INVALID, f"{field}.shape", f"needs 0..{MAX_DIMS} non-negative dims, got {shape}")
     if msg.dim_names and len(msg.dim_names) != len(shape):
-        raise invalid("TENSOR_SHAPE_INVALID", f"{field}.dim_names", "must name every dimension or none")
+        raise invalid(Reason.TENSOR_SHAPE_INVALID, f"{field}.dim_names", "must name every dimension or none")
     if math.prod(shape) > max_elements:
-        raise ResourceExhausted("TENSOR_TOO_LARGE", f"{field}: {math.prod(shape)} elements > limit {max_elements}")
+        raise ResourceExhausted(Reason.TENSOR_TOO_LARGE, f"{field}: {math.prod(shape)} elements > limit {max_elements}")
     return _TORCH_OF[msg.dtype], shape
 
 
@@ -107,7 +108,7 @@ def decode(
         itemsize = torch.empty((), dtype=dtype).element_size()
         if len(msg.raw) != math.prod(shape) * itemsize:
             raise invalid(
-                "TENSOR_MALFORMED",
+                Reason.TENSOR_MALFORMED,
                 f"{field}.raw",
                 f"{len(msg.raw)} bytes, but shape {shape} of {tpb.DataType.Name(msg.dtype)} needs {math.prod(shape) * itemsize}",
             )
@@ -118,50 +119,74 @@ def decode(
         return torch.from_numpy(np.frombuffer(msg.raw, dtype=np_dtype).copy()).reshape(shape)
     if which == "object":
         if store is None:
-            raise invalid("TENSOR_REF_UNSUPPORTED", f"{field}.object", "this service has no tensor store")
+            raise invalid(Reason.TENSOR_REF_UNSUPPORTED, f"{field}.object", "this service has no tensor store")
         o = msg.object
         if not o.key or not o.sha256:
-            raise invalid("TENSOR_MALFORMED", f"{field}.object", "key and sha256 are required")
+            raise invalid(Reason.TENSOR_MALFORMED, f"{field}.object", "key and sha256 are required")
         if o.bucket and o.bucket != store.bucket:
-            raise invalid("OBJECT_BUCKET_UNKNOWN", f"{field}.object.bucket", f"this server's store is {store.bucket!r}")
+            raise invalid(Reason.OBJECT_BUCKET_MISMATCH, f"{field}.object.bucket", f"this server's store is {store.bucket!r}")
         t = store.get(tenant, StoredRef(bucket=store.bucket, key=o.key, byte_size=o.byte_size, sha256=o.sha256))
         if t.dtype != dtype or list(t.shape) != shape:
             raise invalid(
-                "TENSOR_MALFORMED",
+                Reason.TENSOR_MALFORMED,
                 f"{field}.object",
                 f"object holds {t.dtype} {list(t.shape)}, message declares {dtype} {shape}",
             )
         return t
-    raise invalid("TENSOR_MALFORMED", field, "has neither raw bytes nor an object reference")
+    raise invalid(Reason.TENSOR_MALFORMED, field, "has neither raw bytes nor an object reference")
 
 
 class Deliverer:
     """Encodes a response's tensors inline or into the store, by the request's delivery mode."""
 
-    def __init__(self, mode: int, policy: DeliveryPolicy, store: TensorStore | None, tenant: str, prefix: str) -> None:
+    def __init__(
+        self,
+        mode: int,
+        policy: DeliveryPolicy,
+        store: TensorStore | None,
+        tenant: str,
+        prefix: str,
+        *,
+        inline_limit: int = 0,
+        field: str = "delivery",
+    ) -> None:
+        """Args:
+            mode: the request's ``ResultDelivery``.
+            policy: the server's limits.
+            store: where non-inline results go (None: everything inline).
+            tenant: owner of stored results.
+            prefix: key prefix of stored results, e.g. ``"runs/"``.
+            inline_limit: the request's own limit for RESULT_DELIVERY_UNSPECIFIED (0: the
+                policy's ``inline_limit_bytes``); capped at ``policy.max_inline_bytes``.
+            field: the request field that holds the mode, for error messages.
+        """
         self.mode = mode
         self.policy = policy
         self.store = store
         self.tenant = tenant
         self.prefix = prefix
+        self.field = field
+        if inline_limit < 0:
+            raise invalid(Reason.DELIVERY_INVALID, "max_inline_bytes", "must be >= 0")
+        self.inline_limit = min(inline_limit or policy.inline_limit_bytes, policy.max_inline_bytes)
+        if mode not in tpb.ResultDelivery.values():
+            raise invalid(Reason.DELIVERY_INVALID, field, f"unknown delivery mode {mode}")
 
     def plan(self, total_bytes: int) -> bool:
         """Decide for a whole response: True = inline. Raises if INLINE cannot be honoured."""
         if self.mode == tpb.RESULT_DELIVERY_INLINE:
             if total_bytes > self.policy.max_inline_bytes:
                 raise ResourceExhausted(
-                    "INLINE_RESULT_TOO_LARGE",
+                    Reason.INLINE_RESULT_TOO_LARGE,
                     f"result is {total_bytes} bytes; inline results are limited to {self.policy.max_inline_bytes}. "
                     "Ask for RESULT_DELIVERY_OBJECT_STORE.",
                 )
             return True
         if self.mode == tpb.RESULT_DELIVERY_OBJECT_STORE:
             if self.store is None:
-                raise invalid("TENSOR_REF_UNSUPPORTED", "delivery", "this service has no tensor store")
+                raise invalid(Reason.TENSOR_REF_UNSUPPORTED, self.field, "this service has no tensor store")
             return False
-        if self.mode != tpb.RESULT_DELIVERY_UNSPECIFIED:
-            raise invalid("DELIVERY_INVALID", "delivery", f"unknown delivery mode {self.mode}")
-        return total_bytes <= self.policy.inline_limit_bytes or self.store is None
+        return total_bytes <= self.inline_limit or self.store is None
 
     def encode(self, t: torch.Tensor, dim_names: tuple[str, ...] | list[str], inline: bool) -> tpb.Tensor:
         """Encode one tensor as decided by ``plan``."""

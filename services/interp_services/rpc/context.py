@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from interp_services.core.errors import InvalidArgument
+from interp_services.core.reasons import Reason
 
 TENANT_KEY = "x-interp-tenant"
 DEFAULT_TENANT = "default"
@@ -27,6 +28,7 @@ class Limits:
         max_capture: hook sites per request.
         max_interventions: interventions per request.
         max_compare_inputs: inputs of one CompareAttention.
+        max_objects: object references in one StorageService request.
     """
 
     max_batch: int = 16
@@ -34,6 +36,7 @@ class Limits:
     max_capture: int = 1024
     max_interventions: int = 64
     max_compare_inputs: int = 32
+    max_objects: int = 256
 
 
 def tenant_of(context: Any) -> str:
@@ -41,7 +44,7 @@ def tenant_of(context: Any) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == TENANT_KEY:
             if not _TENANT.match(value):
-                raise InvalidArgument("TENANT_INVALID", f"tenant {value!r} is not a valid tenant name")
+                raise InvalidArgument(Reason.TENANT_INVALID, f"tenant {value!r} is not a valid tenant name")
             return value
     return DEFAULT_TENANT
 

@@ -1,9 +1,11 @@
 """The one table from core errors to gRPC status, and the servicer decorator that applies it.
 
 A user mistake becomes INVALID_ARGUMENT / NOT_FOUND / RESOURCE_EXHAUSTED / ... with a
-``google.rpc.Status`` carrying ``ErrorInfo{reason, domain}`` and ``BadRequest`` field violations
-in the ``grpc-status-details-bin`` trailer. Anything else becomes a generic INTERNAL whose
-traceback is logged server-side only, under an id the client can quote.
+``google.rpc.Status`` carrying ``ErrorInfo{reason, domain}`` (the reason from the contract's
+``ErrorReason`` catalog) and ``BadRequest`` field violations in the ``grpc-status-details-bin``
+trailer, packed and unpacked with ``grpcio-status`` (``grpc_status.rpc_status``). Anything else
+becomes a generic INTERNAL whose traceback is logged server-side only, under an id the client
+can quote.
 
 The decorator *sets* code, details and trailers on the context and *returns* an empty response
 instead of raising: under the Ray Serve gRPC proxy (and in our Ray-handle path) a method that
@@ -22,13 +24,14 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from interp_services.core import errors as E
+from interp_services.core.reasons import Reason
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "interp.v1"
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 CODE_OF: dict[type[E.InterpError], grpc.StatusCode] = {
     E.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -42,6 +45,7 @@ CODE_OF: dict[type[E.InterpError], grpc.StatusCode] = {
     E.Cancelled: grpc.StatusCode.CANCELLED,
 }
 ERROR_OF: dict[grpc.StatusCode, type[E.InterpError]] = {v: k for k, v in CODE_OF.items()}
+_CODE_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
 
 
 def code_for(err: E.InterpError) -> grpc.StatusCode:
@@ -52,80 +56,108 @@ def code_for(err: E.InterpError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def rich_status(code: grpc.StatusCode, message: str, reason: str, violations=(), metadata=None) -> status_pb2.Status:
-    """A google.rpc.Status with ErrorInfo and, if any, BadRequest details."""
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {})
-    details = [info]
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def rich_status(
+    code: grpc.StatusCode,
+    message: str,
+    reason: Reason,
+    violations: list[E.FieldViolation] | tuple = (),
+    metadata: dict[str, str] | None = None,
+) -> status_pb2.Status:
+    """A ``google.rpc.Status`` with ``ErrorInfo`` and, if any, ``BadRequest`` details."""
+    details = [_pack(error_details_pb2.ErrorInfo(reason=Reason(reason).value, domain=DOMAIN, metadata=metadata or {}))]
     if violations:
         details.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description) for v in violations
-                ]
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                        for v in violations
+                    ]
+                )
             )
         )
-    packed = []
-    for d in details:
-        a = any_pb2.Any()
-        a.Pack(d)
-        packed.append(a)
-    return status_pb2.Status(code=code.value[0], message=message, details=packed)
+    return status_pb2.Status(code=code.value[0], message=message, details=details)
 
 
-def status_of(err: E.InterpError) -> tuple[grpc.StatusCode, status_pb2.Status]:
-    """Code and rich status for a core error."""
-    code = code_for(err)
-    return code, rich_status(code, err.message, err.reason, err.violations, dict(err.metadata))
+def status_of(err: E.InterpError) -> status_pb2.Status:
+    """The rich status of a core error."""
+    return rich_status(code_for(err), err.message, err.reason, err.violations, dict(err.metadata))
 
 
-def apply_status(context: Any, code: grpc.StatusCode, status: status_pb2.Status) -> None:
-    """Set code, details and the rich-status trailer on a servicer context (never raises)."""
-    context.set_code(code)
-    context.set_details(status.message)
-    context.set_trailing_metadata(((STATUS_DETAILS_KEY, status.SerializeToString()),))
-
-
-def internal_status(exc: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
-    """Log an unexpected exception with an id; return a generic INTERNAL status naming only the id."""
+def internal_status(exc: BaseException) -> status_pb2.Status:
+    """Log an unexpected exception with an id; a generic INTERNAL status naming only the id."""
     error_id = uuid.uuid4().hex[:12]
     log.error("internal error %s", error_id, exc_info=exc)
-    code = grpc.StatusCode.INTERNAL
-    return code, rich_status(code, f"internal error (id {error_id}); the server log has the details", "INTERNAL", metadata={"error_id": error_id})
+    return rich_status(
+        grpc.StatusCode.INTERNAL,
+        f"internal error (id {error_id}); the server log has the details",
+        Reason.INTERNAL,
+        metadata={"error_id": error_id},
+    )
 
 
-def error_from_status(code: grpc.StatusCode, details: str, trailing: bytes | None) -> E.InterpError:
-    """Rebuild a core error from a status (used by internal clients to pass errors through)."""
-    reason, violations, metadata = "UNKNOWN", [], {}
-    if trailing:
-        st = status_pb2.Status.FromString(trailing)
-        for d in st.details:
-            if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                d.Unpack(info)
-                reason, metadata = info.reason, dict(info.metadata)
-            elif d.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                br = error_details_pb2.BadRequest()
-                d.Unpack(br)
-                violations = [E.FieldViolation(v.field, v.description) for v in br.field_violations]
-    cls = ERROR_OF.get(code)
-    if cls is None:
-        # INTERNAL or UNKNOWN from a backend: do not leak its text, keep its id.
-        return E.Unavailable("BACKEND_ERROR", f"a backend service failed: {details}", metadata=metadata)
-    return cls(reason, details, violations, metadata)
+def status_for_exception(exc: BaseException) -> status_pb2.Status:
+    """The status a servicer answers for any exception: rich for core errors, INTERNAL else."""
+    return status_of(exc) if isinstance(exc, E.InterpError) else internal_status(exc)
+
+
+def apply_status(context: Any, status: status_pb2.Status) -> None:
+    """Set code, details and the rich-status trailer on a servicer context (never raises)."""
+    st = rpc_status.to_status(status)
+    context.set_code(st.code)
+    context.set_details(st.details)
+    context.set_trailing_metadata(st.trailing_metadata)
+
+
+def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
+    """The ``grpc.StatusCode`` of a ``google.rpc.Status``."""
+    return _CODE_BY_VALUE.get(status.code, grpc.StatusCode.UNKNOWN)
+
+
+def error_from_status(status: status_pb2.Status) -> E.InterpError:
+    """Rebuild a core error from a rich status, so a callee's error reaches the client as is.
+
+    INTERNAL or UNKNOWN from a backend becomes UNAVAILABLE ``BACKEND_ERROR`` keeping only the
+    backend's error id: its text is not the caller's business.
+    """
+    reason: str = Reason.BACKEND_ERROR
+    violations: list[E.FieldViolation] = []
+    metadata: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            detail.Unpack(br)
+            violations = [E.FieldViolation(v.field, v.description) for v in br.field_violations]
+    cls = ERROR_OF.get(grpc_code(status))
+    if cls is None or reason not in Reason.__members__:
+        return E.Unavailable(Reason.BACKEND_ERROR, f"a backend service failed: {status.message}", metadata=metadata)
+    return cls(Reason(reason), status.message, violations, metadata)
 
 
 def error_from_rpc_error(exc: grpc.RpcError) -> E.InterpError:
-    """Rebuild a core error from a grpc.RpcError raised by a stub call."""
-    trailing = None
-    for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key == STATUS_DETAILS_KEY:
-            trailing = value
+    """Rebuild a core error from a ``grpc.RpcError`` raised by a stub call."""
     code = exc.code()  # type: ignore[attr-defined]
-    if code == grpc.StatusCode.UNAVAILABLE and trailing is None:
-        return E.Unavailable("BACKEND_UNAVAILABLE", f"backend unavailable: {exc.details()}")  # type: ignore[attr-defined]
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED and trailing is None:
-        return E.DeadlineExceeded("DEADLINE_EXCEEDED", "the backend did not answer before the deadline")
-    return error_from_status(code, exc.details() or "", trailing)  # type: ignore[attr-defined]
+    try:
+        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    except ValueError:  # code or message disagree with the trailer: trust the call
+        status = None
+    if status is not None:
+        return error_from_status(status)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return E.DeadlineExceeded(Reason.DEADLINE_EXCEEDED, "the backend did not answer before the deadline")
+    if code == grpc.StatusCode.CANCELLED:
+        return E.Cancelled(Reason.CANCELLED, "the call was cancelled")
+    return E.Unavailable(Reason.BACKEND_UNAVAILABLE, f"backend unavailable: {exc.details()}")  # type: ignore[attr-defined]
 
 
 assert code_pb2.INVALID_ARGUMENT == grpc.StatusCode.INVALID_ARGUMENT.value[0]  # the two enums agree
@@ -147,10 +179,8 @@ def rpc_method(response_type: Callable[[], Any]) -> Callable:
             def stream(self, request, context):
                 try:
                     yield from fn(self, request, context)
-                except E.InterpError as err:
-                    apply_status(context, *status_of(err))
                 except Exception as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
-                    apply_status(context, *internal_status(exc))
+                    apply_status(context, status_for_exception(exc))
 
             return stream
 
@@ -158,10 +188,8 @@ def rpc_method(response_type: Callable[[], Any]) -> Callable:
         def unary(self, request, context):
             try:
                 return fn(self, request, context)
-            except E.InterpError as err:
-                apply_status(context, *status_of(err))
             except Exception as exc:  # noqa: BLE001
-                apply_status(context, *internal_status(exc))
+                apply_status(context, status_for_exception(exc))
             return response_type()
 
         return unary

@@ -6,8 +6,9 @@ replaying the backend's status, details and rich-status trailer. It also serves 
 ``grpc.health.v1.Health`` and server reflection, so ``buf curl``/``grpcurl`` work without the
 protos and with no routing metadata.
 
-The backend is pluggable: gRPC channels to separate servers (tests, non-Ray deployments) or Ray
-Serve deployment handles (``serve.deployments``).
+The services it exposes are whatever descriptors it is given (the registry's public services);
+the backend is pluggable: servicers in this process (tests), gRPC channels to separate servers
+(non-Ray deployments), or Ray Serve deployment handles (``serve.deployments``).
 """
 
 from __future__ import annotations
@@ -16,37 +17,24 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
 
-from interp.v1 import attention_service_pb2, model_host_service_pb2
-from interp_services.core.errors import DeadlineExceeded, InterpError, Unauthenticated
+from interp_services.core.errors import DeadlineExceeded, Unauthenticated
+from interp_services.core.reasons import Reason
 from interp_services.rpc.context import TENANT_KEY
-from interp_services.rpc.errors import STATUS_DETAILS_KEY, internal_status, status_of
+from interp_services.rpc.host import Reply, ServicerHost, method_table
 
 log = logging.getLogger(__name__)
 
-PUBLIC_SERVICES = (
-    model_host_service_pb2.DESCRIPTOR.services_by_name["ModelHostService"],
-    attention_service_pb2.DESCRIPTOR.services_by_name["AttentionService"],
-)
 DEV_API_KEY = "interp-dev-key"
 """The documented development key (``settings.example.yaml``); replace it in production."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A backend's answer: OK with a body, or a status with optional rich-status trailer."""
-
-    code: grpc.StatusCode
-    details: str = ""
-    status: bytes | None = None
-    body: bytes | None = None
 
 
 class AsyncBackend(Protocol):
@@ -99,9 +87,9 @@ class ApiKeyAuth:
             for known, tenant in self._keys.items():
                 if hmac.compare_digest(known.encode(), presented.encode()):
                     return tenant
-            raise Unauthenticated("API_KEY_INVALID", "the API key is not valid")
+            raise Unauthenticated(Reason.API_KEY_INVALID, "the API key is not valid")
         if self.required:
-            raise Unauthenticated("API_KEY_MISSING", "send an API key in the x-api-key metadata entry")
+            raise Unauthenticated(Reason.API_KEY_MISSING, "send an API key in the x-api-key metadata entry")
         return "default"
 
 
@@ -113,11 +101,11 @@ class GrpcChannelBackend:
 
     @staticmethod
     def _reply(err: grpc.aio.AioRpcError) -> Reply:
-        trailer = None
-        for k, v in err.trailing_metadata() or ():
-            if k == STATUS_DETAILS_KEY:
-                trailer = v
-        return Reply(err.code(), err.details() or "", trailer)
+        try:
+            status = rpc_status.from_call(err)  # type: ignore[arg-type]
+        except ValueError:  # a trailer that disagrees with the call is dropped, not forwarded
+            status = None
+        return Reply(err.code(), err.details() or "", status.SerializeToString() if status is not None else None)
 
     async def unary(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> Reply:
         call = self.channels[service].unary_unary(f"/{service}/{method}")
@@ -136,6 +124,20 @@ class GrpcChannelBackend:
             yield self._reply(err)
 
 
+class InProcessBackend:
+    """Forwards to servicer objects in this process (tests, single-process use)."""
+
+    def __init__(self, hosts: Mapping[str, ServicerHost]) -> None:
+        self.hosts = dict(hosts)
+
+    async def unary(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> Reply:
+        return await self.hosts[service].unary(method, request, tenant)
+
+    async def stream(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> AsyncIterator[Reply]:
+        async for reply in self.hosts[service].stream(method, request, tenant):
+            yield reply
+
+
 def _observe(metrics: Metrics, *args) -> None:
     """Record a finished call; a metrics failure must never change the call's outcome."""
     try:
@@ -148,7 +150,8 @@ def _apply(context: grpc.aio.ServicerContext, reply: Reply) -> None:
     context.set_code(reply.code)
     context.set_details(reply.details)
     if reply.status:
-        context.set_trailing_metadata(((STATUS_DETAILS_KEY, reply.status),))
+        # The backend's google.rpc.Status, forwarded as the standard trailer.
+        context.set_trailing_metadata(((rpc_status.GRPC_DETAILS_METADATA_KEY, reply.status),))
 
 
 class Gateway:
@@ -158,12 +161,14 @@ class Gateway:
         self,
         backend: AsyncBackend,
         auth: ApiKeyAuth,
+        services: Sequence[ServiceDescriptor],
         *,
         metrics: Metrics | None = None,
         default_timeout_s: float = 120.0,
         max_timeout_s: float = 900.0,
     ) -> None:
         self.backend = backend
+        self.services = tuple(services)
         self.auth = auth
         self.metrics = metrics or NullMetrics()
         self.default_timeout_s = default_timeout_s
@@ -177,10 +182,10 @@ class Gateway:
 
     def _fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
         if isinstance(exc, asyncio.TimeoutError):
-            exc = DeadlineExceeded("DEADLINE_EXCEEDED", "the request did not finish before its deadline")
-        code, status = status_of(exc) if isinstance(exc, InterpError) else internal_status(exc)
-        _apply(context, Reply(code, status.message, status.SerializeToString()))
-        return code
+            exc = DeadlineExceeded(Reason.DEADLINE_EXCEEDED, "the request did not finish before its deadline")
+        reply = Reply.failure(exc)
+        _apply(context, reply)
+        return reply.code
 
     def _unary(self, service: str, method: str):
         async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -230,9 +235,9 @@ class Gateway:
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         """One generic handler per public service, forwarding raw bytes."""
         out = []
-        for svc in PUBLIC_SERVICES:
+        for svc in self.services:
             methods = {}
-            for m in svc.methods:
+            for m in method_table(svc).values():
                 if m.server_streaming:
                     methods[m.name] = grpc.unary_stream_rpc_method_handler(self._stream(svc.full_name, m.name))
                 else:
@@ -259,7 +264,7 @@ async def start_gateway_server(
     server.add_generic_rpc_handlers(gateway.handlers())
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [s.full_name for s in PUBLIC_SERVICES]
+    names = [s.full_name for s in gateway.services]
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)

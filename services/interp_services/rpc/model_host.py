@@ -14,14 +14,15 @@ from collections.abc import Iterator
 import grpc
 
 from interp.v1 import model_host_service_pb2 as pb
-from interp.v1 import model_host_service_pb2_grpc as pb_grpc
-from interp.v1 import tensor_pb2 as tpb
 from interp_services.core.errors import ResourceExhausted, invalid
 from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
+from interp_services.core.reasons import Reason
 from interp_services.core.run import Intervention, check_token_ids, run_model, tokenize
+from interp_services.core.tokens import display_tokens
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
+from interp_services.rpc.toolkit import check_texts
 from interp_services.store.base import TensorStore
 
 _SOURCE = {
@@ -59,7 +60,7 @@ def info_to_proto(info: ModelInfo) -> pb.ModelInfo:
 _ACTIONS = {"zero_ablation": "zero", "mean_ablation": "mean", "patch": "patch", "steering": "steer"}
 
 
-class ModelHostServicer(pb_grpc.ModelHostServiceServicer):
+class ModelHostServicer:
     """Serves ModelHostService from a ModelCache and a TensorStore."""
 
     def __init__(self, cache: ModelCache, store: TensorStore | None, limits: Limits, policy: DeliveryPolicy) -> None:
@@ -74,23 +75,23 @@ class ModelHostServicer(pb_grpc.ModelHostServiceServicer):
 
     def _decode_interventions(self, req: pb.RunModelRequest, tenant: str) -> list[Intervention]:
         if len(req.interventions) > self.limits.max_interventions:
-            raise ResourceExhausted("TOO_MANY_INTERVENTIONS", f"interventions: at most {self.limits.max_interventions}")
+            raise ResourceExhausted(Reason.TOO_MANY_INTERVENTIONS, f"interventions: at most {self.limits.max_interventions}")
         out = []
         for i, iv in enumerate(req.interventions):
             f = f"interventions[{i}]"
             action = iv.WhichOneof("action")
             if action is None:
-                raise invalid("INTERVENTION_ACTION_MISSING", f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
+                raise invalid(Reason.INTERVENTION_ACTION_MISSING, f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
             tensor, scale = None, 1.0
             if action == "mean_ablation" and iv.mean_ablation.HasField("mean"):
                 tensor = decode(iv.mean_ablation.mean, f"{f}.mean_ablation.mean", store=self.store, tenant=tenant)
             elif action == "patch":
                 if not iv.patch.HasField("source"):
-                    raise invalid("INTERVENTION_TENSOR_MISSING", f"{f}.patch.source", "required")
+                    raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.patch.source", "required")
                 tensor = decode(iv.patch.source, f"{f}.patch.source", store=self.store, tenant=tenant)
             elif action == "steering":
                 if not iv.steering.HasField("vector"):
-                    raise invalid("INTERVENTION_TENSOR_MISSING", f"{f}.steering.vector", "required")
+                    raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.steering.vector", "required")
                 tensor = decode(iv.steering.vector, f"{f}.steering.vector", store=self.store, tenant=tenant)
                 scale = iv.steering.scale or 1.0
             out.append(
@@ -156,42 +157,29 @@ class ModelHostServicer(pb_grpc.ModelHostServiceServicer):
 
     @rpc_method(pb.TokenizeResponse)
     def Tokenize(self, request: pb.TokenizeRequest, context: grpc.ServicerContext) -> pb.TokenizeResponse:
-        self._check_texts(list(request.texts), "texts")
+        texts = check_texts(request.texts.texts, "texts.texts", self.limits)
         m = self._model(request.model)
-        ids = tokenize(m, list(request.texts), max_tokens=m.info.max_tokens)
+        ids = tokenize(m, texts, max_tokens=m.info.max_tokens, field_name="texts.texts")
         tok = m.tokenizer
-        return pb.TokenizeResponse(
-            tokenized=[pb.TokenizedText(token_ids=s, tokens=tok.convert_ids_to_tokens(s)) for s in ids]  # type: ignore[attr-defined]
-        )
-
-    def _check_texts(self, texts: list[str], field: str) -> None:
-        if not texts:
-            raise invalid("INPUT_EMPTY", field, "must hold at least one text")
-        if len(texts) > self.limits.max_batch:
-            raise ResourceExhausted(
-                "BATCH_TOO_LARGE", f"{field}: {len(texts)} inputs; the limit is {self.limits.max_batch}"
-            )
-        for i, t in enumerate(texts):
-            if len(t) > self.limits.max_text_chars:
-                raise ResourceExhausted(
-                    "INPUT_TOO_LONG", f"{field}[{i}]: {len(t)} characters; the limit is {self.limits.max_text_chars}"
-                )
+        out = []
+        for s in ids:
+            raw = tok.convert_ids_to_tokens(s)  # type: ignore[attr-defined]
+            out.append(pb.TokenizedText(token_ids=s, tokens=raw, display_tokens=display_tokens(tok, s, raw)))
+        return pb.TokenizeResponse(tokenized=out)
 
     @rpc_method(pb.RunModelResponse)
     def RunModel(self, request: pb.RunModelRequest, context: grpc.ServicerContext) -> pb.RunModelResponse:
         tenant = tenant_of(context)
         which = request.WhichOneof("input")
         if which is None:
-            raise invalid("INPUT_EMPTY", "input", "set texts or tokens")
+            raise invalid(Reason.INPUT_EMPTY, "input", "set texts or tokens")
         if len(request.capture) > self.limits.max_capture:
-            raise ResourceExhausted("TOO_MANY_CAPTURES", f"capture: at most {self.limits.max_capture} sites")
+            raise ResourceExhausted(Reason.TOO_MANY_CAPTURES, f"capture: at most {self.limits.max_capture} sites")
         if which == "texts":
-            self._check_texts(list(request.texts.texts), "texts.texts")
+            check_texts(request.texts.texts, "texts.texts", self.limits)
         elif len(request.tokens.sequences) > self.limits.max_batch:
-            raise ResourceExhausted("BATCH_TOO_LARGE", f"tokens.sequences: the limit is {self.limits.max_batch}")
-        deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, prefix="runs/")
-        if request.delivery not in tpb.ResultDelivery.values():
-            raise invalid("DELIVERY_INVALID", "delivery", f"unknown delivery mode {request.delivery}")
+            raise ResourceExhausted(Reason.BATCH_TOO_LARGE, f"tokens.sequences: the limit is {self.limits.max_batch}")
+        deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, "runs/", inline_limit=request.max_inline_bytes)
         m = self._model(request.model)
         if which == "texts":
             batch = tokenize(m, list(request.texts.texts), max_tokens=m.info.max_tokens, field_name="texts.texts")
@@ -209,13 +197,18 @@ class ModelHostServicer(pb_grpc.ModelHostServiceServicer):
         total = sum(nbytes(t) for t in out.captures.values()) + (nbytes(out.logits) if out.logits is not None else 0)
         inline = deliverer.plan(total)
         resp = pb.RunModelResponse(model=m.info.name)
-        for ids, toks, top in zip(out.token_ids, out.tokens, out.top_next or [[]] * len(out.token_ids), strict=True):
+        for ids, toks, shown, top in zip(
+            out.token_ids, out.tokens, out.display_tokens, out.top_next or [[]] * len(out.token_ids), strict=True
+        ):
             resp.sequences.append(
                 pb.SequenceResult(
                     token_ids=ids,
                     tokens=toks,
+                    display_tokens=shown,
                     top_next_tokens=[
-                        pb.TokenProbability(token_id=t.token_id, token=t.token, probability=t.probability, logit=t.logit)
+                        pb.TokenProbability(
+                            token_id=t.token_id, token=t.token, probability=t.probability, logit=t.logit, display_token=t.display
+                        )
                         for t in top
                     ],
                 )

@@ -1,31 +1,38 @@
-"""A plain (non-Ray) gRPC server for the internal servicers: tests, and single-process use.
+"""A plain (non-Ray) gRPC server for any servicers: tests, and single-process use.
+
+Servicers are registered from their service descriptors (``rpc.host.generic_handler``), so a
+new service needs no code here; health and reflection list every service served.
 
 Example:
-    >>> server, port = create_server("127.0.0.1:0", model_host=servicer)
+    >>> server, port = create_server("127.0.0.1:0", [(descriptor, servicer)])
     >>> server.stop(None)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
+from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
-from interp.v1 import attention_service_pb2_grpc, model_host_service_pb2_grpc
-from interp_services.rpc.attention import AttentionServicer
-from interp_services.rpc.model_host import ModelHostServicer
+from interp_services.rpc.host import generic_handler
 
 
 def create_server(
     address: str,
+    servicers: Sequence[tuple[ServiceDescriptor, Any]],
     *,
-    model_host: ModelHostServicer | None = None,
-    attention: AttentionServicer | None = None,
     max_workers: int = 8,
     max_message_bytes: int = 64 << 20,
 ) -> tuple[grpc.Server, int]:
-    """Start a server with the given servicers on ``address`` (``host:0`` picks a free port)."""
+    """Start a server with the given ``(descriptor, servicer)`` pairs on ``address``.
+
+    ``host:0`` picks a free port; returns ``(server, bound port)``.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         options=[
@@ -35,13 +42,13 @@ def create_server(
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if model_host is not None:
-        model_host_service_pb2_grpc.add_ModelHostServiceServicer_to_server(model_host, server)
-        health_servicer.set("interp.v1.ModelHostService", health_pb2.HealthCheckResponse.SERVING)
-    if attention is not None:
-        attention_service_pb2_grpc.add_AttentionServiceServicer_to_server(attention, server)
-        health_servicer.set("interp.v1.AttentionService", health_pb2.HealthCheckResponse.SERVING)
+    names = []
+    for descriptor, servicer in servicers:
+        server.add_generic_rpc_handlers((generic_handler(servicer, descriptor),))
+        health_servicer.set(descriptor.full_name, health_pb2.HealthCheckResponse.SERVING)
+        names.append(descriptor.full_name)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind {address}")

@@ -15,7 +15,8 @@ import tempfile
 import threading
 import time
 
-from interp_services.serve.settings import load_settings
+from interp_services.serve.runtime import write_runtime_file
+from interp_services.settings import load_settings
 
 
 def _wait_healthy(target: str, timeout_s: float) -> None:
@@ -82,12 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.run(build_app(settings), name=APP_NAME, route_prefix=None, blocking=False)
     target = f"{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     _wait_healthy(target, args.startup_timeout)
+    runtime_file = write_runtime_file(settings.host, settings.port, settings.api_keys)
     print(f"READY {target} in {time.monotonic() - started:.1f}s", flush=True)
+    if runtime_file is not None:
+        print(f"development key for local clients in {runtime_file}", flush=True)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    try:
+        stop.wait()
+    finally:
+        if runtime_file is not None:
+            runtime_file.unlink(missing_ok=True)
     print("shutting down", flush=True)
     serve.shutdown()
     ray.shutdown()

@@ -12,6 +12,7 @@ from ray.serve import metrics
 
 from interp_services.store.base import StoredRef, TensorStore
 
+
 def _add(counter: metrics.Counter, amount: int, tags: dict[str, str]) -> None:
     """Increment by a byte count; Ray counters refuse 0 (an empty message has no bytes)."""
     if amount:
@@ -60,6 +61,7 @@ class CountingStore:
     def __init__(self, inner: TensorStore, service: str) -> None:
         self.inner = inner
         self.bucket = inner.bucket
+        self.ttl_s = inner.ttl_s
         self.service = service
         self.moved = metrics.Counter(
             "interp_store_tensor_bytes_total",
@@ -79,6 +81,13 @@ class CountingStore:
 
     def delete(self, tenant: str, ref: StoredRef) -> None:
         self.inner.delete(tenant, ref)
+
+    def sweep(self) -> int:
+        return self.inner.sweep()
+
+    def ensure_lifecycle(self) -> bool:
+        ensure = getattr(self.inner, "ensure_lifecycle", None)
+        return ensure() if ensure is not None else True
 
     def ping(self) -> None:
         self.inner.ping()

@@ -105,7 +105,6 @@ def write_config(
                 f"port: {port}",
                 f"store_url: {store}",
                 f"model_cache_dir: {model_cache}",
-                "torch_threads: 2",
                 "ray: {num_cpus: 2, object_store_memory_bytes: 134217728, "
                 f"metrics_export_port: {'null' if metrics_port is None else metrics_port}, temp_dir: {path.parent / 'ray'}}}",
                 extra,

@@ -1,0 +1,159 @@
+"""What analysis servicers share: request validation against the model, result delivery, and
+"capture at the model host -> read the tensors -> delete what was consumed".
+
+A new analysis service builds on these instead of copying them:
+
+- :func:`check_texts`, :func:`check_count`, :func:`select_layers_heads` -- validation with the
+  catalog's reasons and the request's field paths.
+- :class:`ModelInfoCache` -- ``GetModelInfo`` answers kept for a short while (every analysis needs
+  the model's shape; asking the model host each time costs a round trip).
+- :class:`ActivationReader` -- runs the model host with capture and returns the tensors. Small
+  results come back inline (through the service-to-service call, no store round trip); large ones
+  through the store, hash-verified, and deleted as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+import torch
+
+from interp.v1 import common_pb2
+from interp.v1 import model_host_service_pb2 as mh
+from interp.v1 import tensor_pb2 as tpb
+from interp_services.core.errors import ResourceExhausted, invalid
+from interp_services.core.reasons import Reason
+from interp_services.rpc.clients import ServiceClient
+from interp_services.rpc.codec import DeliveryPolicy, decode
+from interp_services.rpc.context import Limits
+from interp_services.store.base import StoredRef, TensorStore
+
+
+def check_texts(texts: Sequence[str], field: str, limits: Limits, *, max_count: int | None = None) -> list[str]:
+    """Validate a batch of texts: at least one, at most ``max_count`` (default
+    ``limits.max_batch``), none blank, none longer than ``limits.max_text_chars``.
+
+    ``field`` is the request field holding the list (``"texts.texts"``), or the single text's
+    field (``"text"``) when ``max_count`` is 1.
+    """
+    texts = list(texts)
+    limit = limits.max_batch if max_count is None else max_count
+    if not texts:
+        raise invalid(Reason.INPUT_EMPTY, field, "must hold at least one text")
+    if len(texts) > limit:
+        raise ResourceExhausted(Reason.BATCH_TOO_LARGE, f"{field}: {len(texts)} inputs; the limit is {limit}")
+    for i, text in enumerate(texts):
+        where = field if limit == 1 else f"{field}[{i}]"
+        if not text or not text.strip():
+            raise invalid(Reason.INPUT_EMPTY, where, "must not be empty")
+        if len(text) > limits.max_text_chars:
+            raise ResourceExhausted(
+                Reason.INPUT_TOO_LONG, f"{where}: {len(text)} characters; the limit is {limits.max_text_chars}"
+            )
+    return texts
+
+
+def check_count(value: int, field: str, *, low: int, high: int, reason: Reason = Reason.TOP_K_OUT_OF_RANGE) -> int:
+    """Validate an integer option in ``[low, high]``."""
+    if not low <= value <= high:
+        raise invalid(reason, field, f"must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _indices(values: Iterable[int], limit: int, field: str, out_of_range: Reason, duplicate: Reason) -> list[int]:
+    values = list(values)
+    if not values:
+        return list(range(limit))
+    seen: set[int] = set()
+    for i, v in enumerate(values):
+        if not 0 <= v < limit:
+            raise invalid(out_of_range, f"{field}[{i}]", f"{v} is outside [0, {limit})")
+        if v in seen:
+            raise invalid(duplicate, f"{field}[{i}]", f"{v} is listed twice")
+        seen.add(v)
+    return values
+
+
+def select_layers_heads(
+    selection: common_pb2.LayerHeadSelection, info: mh.ModelInfo, field: str = "selection"
+) -> tuple[list[int], list[int]]:
+    """Layers and (query) heads of a ``LayerHeadSelection``, checked against the model; empty
+    lists mean all. Reasons: LAYER_OUT_OF_RANGE, LAYER_DUPLICATE, HEAD_OUT_OF_RANGE,
+    HEAD_DUPLICATE, with fields like ``selection.layers[1]``."""
+    layers = _indices(selection.layers, info.num_layers, f"{field}.layers", Reason.LAYER_OUT_OF_RANGE, Reason.LAYER_DUPLICATE)
+    heads = _indices(selection.heads, info.num_heads, f"{field}.heads", Reason.HEAD_OUT_OF_RANGE, Reason.HEAD_DUPLICATE)
+    return layers, heads
+
+
+class ModelInfoCache:
+    """``GetModelInfo`` answers per model name, kept ``ttl_s`` seconds.
+
+    Errors are not cached: a model that failed to load is asked for again next time.
+    """
+
+    def __init__(self, model_host: ServiceClient, ttl_s: float = 60.0, max_entries: int = 64) -> None:
+        self.model_host = model_host
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, mh.ModelInfo]] = {}
+
+    def get(self, model: str, tenant: str) -> mh.ModelInfo:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(model)
+            if hit is not None and now - hit[0] < self.ttl_s:
+                return hit[1]
+        info = self.model_host.call("GetModelInfo", mh.GetModelInfoRequest(model=model), tenant).info
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[model] = (now, info)
+        return info
+
+
+class ActivationReader:
+    """Captures hook sites at the model host and reads the tensors back.
+
+    Results up to ``policy.max_inline_bytes`` travel inline in the model host's answer; larger
+    ones go through the store and every object read is deleted right away (they are this
+    request's intermediate data, and ours to clean up).
+    """
+
+    def __init__(self, model_host: ServiceClient, store: TensorStore | None, policy: DeliveryPolicy) -> None:
+        self.model_host = model_host
+        self.store = store
+        self.policy = policy
+
+    def run(self, request: mh.RunModelRequest, tenant: str) -> tuple[mh.RunModelResponse, dict[str, torch.Tensor]]:
+        """Run ``request`` (its delivery is chosen here) and return the response and the
+        captured tensors by hook site."""
+        req = mh.RunModelRequest()
+        req.CopyFrom(request)
+        req.delivery = tpb.RESULT_DELIVERY_UNSPECIFIED
+        req.max_inline_bytes = self.policy.max_inline_bytes
+        resp = self.model_host.call("RunModel", req, tenant)
+        # Every stored object of this answer is ours to delete, even if reading one fails.
+        consumed = [
+            StoredRef(a.tensor.object.bucket, a.tensor.object.key, a.tensor.object.byte_size, a.tensor.object.sha256)
+            for a in resp.activations
+            if a.tensor.WhichOneof("data") == "object"
+        ]
+        tensors: dict[str, torch.Tensor] = {}
+        try:
+            for act in resp.activations:
+                tensors[act.hook_site] = decode(act.tensor, f"activations[{act.hook_site}]", store=self.store, tenant=tenant)
+        finally:
+            for ref in consumed:
+                self.store.delete(tenant, ref)  # type: ignore[union-attr]
+        return resp, tensors
+
+    def capture(
+        self, model: str, texts: Sequence[str], sites: Sequence[str], tenant: str
+    ) -> tuple[mh.RunModelResponse, dict[str, torch.Tensor]]:
+        """Capture ``sites`` for a batch of texts."""
+        return self.run(
+            mh.RunModelRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts)), capture=list(sites)), tenant
+        )
