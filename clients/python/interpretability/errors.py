@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 
 @dataclass
@@ -24,7 +25,8 @@ class FieldViolation:
 
 
 class InterpClientError(Exception):
-    """Base class: ``code`` (grpc.StatusCode), ``reason`` (e.g. ``LAYER_OUT_OF_RANGE``),
+    """Base class: ``code`` (grpc.StatusCode), ``reason`` (e.g. ``LAYER_OUT_OF_RANGE``, one of
+    the contract's ``interp.v1.ErrorReason`` names without the ``ERROR_REASON_`` prefix),
     ``message``, ``violations`` and ``metadata`` from the server's ``google.rpc.Status``."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
@@ -101,21 +103,21 @@ _BY_CODE = {
 
 
 def from_rpc_error(exc: grpc.RpcError) -> InterpClientError:
-    """Translate a gRPC error, unpacking ErrorInfo and BadRequest details."""
+    """Translate a gRPC error, unpacking the ``google.rpc.Status`` details (ErrorInfo, BadRequest)."""
     code = exc.code()  # type: ignore[attr-defined]
     reason, violations, metadata = "", [], {}
-    for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key != "grpc-status-details-bin":
-            continue
-        status = status_pb2.Status.FromString(value)
-        for d in status.details:
-            if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                d.Unpack(info)
-                reason, metadata = info.reason, dict(info.metadata)
-            elif d.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                br = error_details_pb2.BadRequest()
-                d.Unpack(br)
-                violations = [FieldViolation(v.field, v.description) for v in br.field_violations]
+    try:
+        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    except ValueError:  # a trailer that disagrees with the call's code or message: ignore it
+        status = None
+    for d in status.details if status is not None else ():
+        if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            d.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif d.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            d.Unpack(br)
+            violations = [FieldViolation(v.field, v.description) for v in br.field_violations]
     cls = _BY_CODE.get(code, InterpClientError)
     return cls(exc.details() or "", reason, violations, metadata, code=code)  # type: ignore[attr-defined]

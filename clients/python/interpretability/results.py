@@ -56,6 +56,7 @@ def analysis_to_dict(a: apb.AttentionAnalysis, *, decimals: int | None = None) -
         "model": a.model,
         "text": a.text,
         "tokens": list(a.tokens),
+        "display_tokens": list(a.display_tokens),
         "token_ids": list(a.token_ids),
         "causal": a.causal,
         "num_layers": a.num_layers,
@@ -67,7 +68,7 @@ def analysis_to_dict(a: apb.AttentionAnalysis, *, decimals: int | None = None) -
                 "mean_entropy": r(s.mean_entropy),
                 "mean_attention_distance": r(s.mean_attention_distance),
                 "dominant_role": role_name(s.dominant_role),
-                "role_counts": {role_name(i): n for i, n in enumerate(s.role_counts) if n},
+                "role_counts": {role_name(c.role): c.count for c in s.role_counts},
             }
             for s in a.layers
         ],
@@ -108,8 +109,10 @@ def comparison_to_dict(resp: apb.CompareAttentionResponse, model: str) -> dict[s
     }
 
 
-def _readable(token: str) -> str:
-    return token.replace("Ġ", " ").replace("Ċ", "\\n").replace("▁", " ").strip() or token
+def quote_token(token: str) -> str:
+    """A display token (already readable and escaped by the server) in double quotes, as the
+    server's findings quote tokens."""
+    return f'"{token}"'
 
 
 def format_summary(a: dict[str, Any], *, max_hotspots: int = 5) -> str:
@@ -128,7 +131,7 @@ def format_summary(a: dict[str, Any], *, max_hotspots: int = 5) -> str:
     lines += ["", "Attention Hotspots (query attends to key):"]
     for k in a["hotspots"][:max_hotspots]:
         lines.append(
-            f"  - {_readable(k['query_token'])!r} -> {_readable(k['key_token'])!r}: {k['weight']:.2f} (L{k['layer']} H{k['head']})"
+            f"  - {quote_token(k['query_token'])} -> {quote_token(k['key_token'])}: {k['weight']:.2f} (L{k['layer']} H{k['head']})"
         )
     lines += ["", "Layer-wise Patterns:"]
     for s in a["layers"]:

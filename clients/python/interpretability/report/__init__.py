@@ -1,0 +1,35 @@
+"""Self-contained HTML reports of an attention analysis.
+
+``render_attention_report(analysis)`` turns the JSON document written by
+``interp analyze-attention`` into one HTML page; ``render_comparison_report`` turns the JSON of
+``interp compare-attention`` into an index page that links to one such report per input.
+
+The pages work offline: no CDN, no web font, no external request of any kind (a
+Content-Security-Policy in the page forbids them); all CSS and JavaScript is inline, vanilla, and
+draws with inline SVG and ``<canvas>``.  The data travels as JSON inside a
+``<script type="application/json">`` element.  ``<``, ``>``, ``&`` and ``/`` are written as JSON
+escapes there, so no token (tokens are untrusted text) can close the element, and the script only
+ever puts tokens into the page through ``textContent``, SVG ``<title>`` text or canvas
+``fillText``, never as markup.
+
+A token is shown in its display form, ``display_tokens[i]`` of the analysis, which the server
+computes with the model's own tokenizer (the page does no decoding of its own); the raw piece
+``tokens[i]`` is in the tooltips.  An analysis without a usable ``display_tokens`` list (absent,
+or not one entry per token) is shown with its raw pieces.
+
+To keep a 30-layer x 9-head x 64-token analysis down to a few MB, attention weights are rounded to
+4 decimals and the trailing zero weights of each matrix row (the causal mask) are left out of the
+embedded JSON; the page treats a missing weight as 0.
+
+Layout: ``page`` assembles a page (CSP, embedded JSON) from the assets in ``static/`` (CSS,
+JavaScript and HTML body fragments, package data); ``attention`` and ``comparison`` prepare the
+data of their page.
+"""
+
+from __future__ import annotations
+
+from interpretability.report.attention import render_attention_report
+from interpretability.report.comparison import render_comparison_report
+from interpretability.report.page import DATA_ELEMENT_ID, embedded_json
+
+__all__ = ["DATA_ELEMENT_ID", "embedded_json", "render_attention_report", "render_comparison_report"]
