@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from interp_services.core.models import ModelCache
-from interp_services.registry import SERVICES, ServiceEnv, ServiceSpec, in_dependency_order, public_descriptors
+from interp_services.registry import SERVICES, ServiceEnv, ServiceSpec, by_key, in_dependency_order, public_descriptors
 from interp_services.rpc.clients import GrpcServiceClient
 from interp_services.rpc.gateway import ApiKeyAuth, Gateway, GrpcChannelBackend, start_gateway_server
 from interp_services.rpc.server import create_server
@@ -65,13 +65,14 @@ class LocalFleet:
         from interp_services.registry import build_model_cache
 
         fleet = cls()
+        specs = by_key(services)
         try:
             for spec in in_dependency_order(services):
                 clients = {}
                 for callee in spec.calls:
                     channel = grpc.insecure_channel(f"{host}:{fleet.ports[callee]}", options=_CHANNEL_OPTIONS)
                     fleet._channels.append(channel)
-                    clients[callee] = GrpcServiceClient(channel, fleet._spec(services, callee).descriptor, settings.max_timeout_s)
+                    clients[callee] = GrpcServiceClient(channel, specs[callee].descriptor, settings.max_timeout_s)
                 cache = None
                 if spec.holds_weights:
                     cache = model_cache if model_cache is not None else build_model_cache(settings)
@@ -86,10 +87,6 @@ class LocalFleet:
             fleet.stop()
             raise
         return fleet
-
-    @staticmethod
-    def _spec(services: Sequence[ServiceSpec], key: str) -> ServiceSpec:
-        return next(s for s in services if s.key == key)
 
     def _start_gateway(self, settings: FleetSettings, services: Sequence[ServiceSpec], host: str) -> None:
         loop = asyncio.new_event_loop()

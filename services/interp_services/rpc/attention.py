@@ -15,7 +15,7 @@ import torch
 from interp.v1 import attention_service_pb2 as pb
 from interp.v1 import model_host_service_pb2 as mh
 from interp_services.core import attention as core
-from interp_services.core.errors import Cancelled, ResourceExhausted, invalid
+from interp_services.core.errors import Cancelled, invalid
 from interp_services.core.reasons import Reason
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, nbytes
@@ -112,8 +112,20 @@ class AttentionServicer:
         layers, heads = select_layers_heads(req.selection, info)
         return info, layers, heads, top_k
 
+    def _deliverer(self, req, tenant: str) -> Deliverer:
+        """How this request's matrices go back (validates ``options.delivery`` up front)."""
+        return Deliverer(req.options.delivery, self.policy, self.store, tenant, "attention/", field="options.delivery")
+
     def _analyze(
-        self, req, text: str, tenant: str, info: mh.ModelInfo, layers: list[int], heads: list[int], top_k: int
+        self,
+        req,
+        text: str,
+        tenant: str,
+        info: mh.ModelInfo,
+        layers: list[int],
+        heads: list[int],
+        top_k: int,
+        deliverer: Deliverer,
     ) -> tuple[pb.AttentionAnalysis, core.AttentionResult]:
         sites = [f"blocks.{layer}.attn.hook_pattern" for layer in layers]
         run, captured = self.reader.capture(req.model, [text], sites, tenant)
@@ -133,7 +145,6 @@ class AttentionServicer:
         )
         analysis = result_to_proto(info.name, text, result)
         if req.options.include_patterns:
-            deliverer = Deliverer(req.options.delivery, self.policy, self.store, tenant, "attention/", field="options.delivery")
             inline = deliverer.plan(sum(nbytes(p) for p in patterns.values()))
             for layer in layers:
                 analysis.patterns.append(
@@ -145,9 +156,9 @@ class AttentionServicer:
     def AnalyzeAttention(self, request: pb.AnalyzeAttentionRequest, context: grpc.ServicerContext) -> pb.AnalyzeAttentionResponse:
         tenant = tenant_of(context)
         check_texts([request.text], "text", self.limits, max_count=1)
-        Deliverer(request.options.delivery, self.policy, self.store, tenant, "", field="options.delivery")  # validates
+        deliverer = self._deliverer(request, tenant)
         info, layers, heads, top_k = self._prepare(request, tenant)
-        analysis, _ = self._analyze(request, request.text, tenant, info, layers, heads, top_k)
+        analysis, _ = self._analyze(request, request.text, tenant, info, layers, heads, top_k, deliverer)
         return pb.AnalyzeAttentionResponse(analysis=analysis)
 
     @rpc_method(pb.CompareAttentionResponse)
@@ -156,18 +167,14 @@ class AttentionServicer:
         texts = list(request.texts.texts)
         if len(texts) == 1:
             raise invalid(Reason.TOO_FEW_INPUTS, "texts.texts", "comparison needs at least two texts")
-        if len(texts) > self.limits.max_compare_inputs:
-            raise ResourceExhausted(
-                Reason.BATCH_TOO_LARGE, f"texts.texts: {len(texts)} inputs; the limit is {self.limits.max_compare_inputs}"
-            )
         check_texts(texts, "texts.texts", self.limits, max_count=self.limits.max_compare_inputs)
-        Deliverer(request.options.delivery, self.policy, self.store, tenant, "", field="options.delivery")
+        deliverer = self._deliverer(request, tenant)
         info, layers, heads, top_k = self._prepare(request, tenant)
         analyses, results = [], []
         for text in texts:
             if not context.is_active():
                 raise Cancelled(Reason.CANCELLED, "the client cancelled the comparison")
-            analysis, result = self._analyze(request, text, tenant, info, layers, heads, top_k)
+            analysis, result = self._analyze(request, text, tenant, info, layers, heads, top_k, deliverer)
             analyses.append(analysis)
             results.append(result)
         comparisons, findings = core.compare_attention(results)

@@ -125,7 +125,7 @@ def decode(
             raise invalid(Reason.TENSOR_MALFORMED, f"{field}.object", "key and sha256 are required")
         if o.bucket and o.bucket != store.bucket:
             raise invalid(Reason.OBJECT_BUCKET_MISMATCH, f"{field}.object.bucket", f"this server's store is {store.bucket!r}")
-        t = store.get(tenant, StoredRef(bucket=store.bucket, key=o.key, byte_size=o.byte_size, sha256=o.sha256))
+        t = store.get(tenant, stored_ref(o, store))
         if t.dtype != dtype or list(t.shape) != shape:
             raise invalid(
                 Reason.TENSOR_MALFORMED,
@@ -134,6 +134,11 @@ def decode(
             )
         return t
     raise invalid(Reason.TENSOR_MALFORMED, field, "has neither raw bytes nor an object reference")
+
+
+def stored_ref(o: tpb.ObjectRef, store: TensorStore) -> StoredRef:
+    """The store reference of a wire ``ObjectRef``; an empty bucket means this server's store."""
+    return StoredRef(bucket=o.bucket or store.bucket, key=o.key, byte_size=o.byte_size, sha256=o.sha256)
 
 
 class Deliverer:

@@ -7,8 +7,8 @@ replaying the backend's status, details and rich-status trailer. It also serves 
 protos and with no routing metadata.
 
 The services it exposes are whatever descriptors it is given (the registry's public services);
-the backend is pluggable: servicers in this process (tests), gRPC channels to separate servers
-(non-Ray deployments), or Ray Serve deployment handles (``serve.deployments``).
+the backend is pluggable: gRPC channels to separate servers (tests, ``interp_services.local``,
+non-Ray deployments) or Ray Serve deployment handles (``serve.deployments``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from grpc_status import rpc_status
 from interp_services.core.errors import DeadlineExceeded, Unauthenticated
 from interp_services.core.reasons import Reason
 from interp_services.rpc.context import TENANT_KEY
-from interp_services.rpc.host import Reply, ServicerHost, method_table
+from interp_services.rpc.host import Reply, method_table
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +122,6 @@ class GrpcChannelBackend:
                 yield Reply(grpc.StatusCode.OK, body=body)
         except grpc.aio.AioRpcError as err:
             yield self._reply(err)
-
-
-class InProcessBackend:
-    """Forwards to servicer objects in this process (tests, single-process use)."""
-
-    def __init__(self, hosts: Mapping[str, ServicerHost]) -> None:
-        self.hosts = dict(hosts)
-
-    async def unary(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> Reply:
-        return await self.hosts[service].unary(method, request, tenant)
-
-    async def stream(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> AsyncIterator[Reply]:
-        async for reply in self.hosts[service].stream(method, request, tenant):
-            yield reply
 
 
 def _observe(metrics: Metrics, *args) -> None:

@@ -15,20 +15,14 @@ import threading
 import grpc
 
 from interp.v1 import storage_service_pb2 as pb
-from interp.v1 import tensor_pb2 as tpb
 from interp_services.core.errors import ResourceExhausted, invalid
 from interp_services.core.reasons import Reason
-from interp_services.rpc.codec import DeliveryPolicy, encode_raw, nbytes
+from interp_services.rpc.codec import DeliveryPolicy, encode_raw, nbytes, stored_ref
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
 from interp_services.store.base import StoredRef, TensorStore
 
 log = logging.getLogger(__name__)
-
-
-def _ref(o: tpb.ObjectRef, store: TensorStore) -> StoredRef:
-    # An empty bucket means "this server's store", as in Tensor.object references.
-    return StoredRef(o.bucket or store.bucket, o.key, o.byte_size, o.sha256)
 
 
 class StorageServicer:
@@ -70,16 +64,17 @@ class StorageServicer:
             raise invalid(Reason.INPUT_EMPTY, field, "name at least one object")
         if len(objects) > self.limits.max_objects:
             raise ResourceExhausted(Reason.TOO_MANY_OBJECTS, f"{field}: {len(objects)} objects; the limit is {self.limits.max_objects}")
-        return [_ref(o, self.store) for o in objects]
+        return [stored_ref(o, self.store) for o in objects]
 
     @rpc_method(pb.ReadTensorsResponse)
     def ReadTensors(self, request: pb.ReadTensorsRequest, context: grpc.ServicerContext) -> pb.ReadTensorsResponse:
         tenant = tenant_of(context)
         refs = self._refs(request.objects, "objects")
-        if sum(r.byte_size for r in refs) > self.policy.max_inline_bytes:
+        claimed = sum(r.byte_size for r in refs)
+        if claimed > self.policy.max_inline_bytes:
             raise ResourceExhausted(
                 Reason.INLINE_RESULT_TOO_LARGE,
-                f"objects: {sum(r.byte_size for r in refs)} bytes; one answer carries at most {self.policy.max_inline_bytes}",
+                f"objects: {claimed} bytes; one answer carries at most {self.policy.max_inline_bytes}",
             )
         tensors, total = [], 0
         for ref in refs:

@@ -26,9 +26,9 @@ from interp.v1 import tensor_pb2 as tpb
 from interp_services.core.errors import ResourceExhausted, invalid
 from interp_services.core.reasons import Reason
 from interp_services.rpc.clients import ServiceClient
-from interp_services.rpc.codec import DeliveryPolicy, decode
+from interp_services.rpc.codec import DeliveryPolicy, decode, stored_ref
 from interp_services.rpc.context import Limits
-from interp_services.store.base import StoredRef, TensorStore
+from interp_services.store.base import TensorStore
 
 
 def check_texts(texts: Sequence[str], field: str, limits: Limits, *, max_count: int | None = None) -> list[str]:
@@ -136,11 +136,7 @@ class ActivationReader:
         req.max_inline_bytes = self.policy.max_inline_bytes
         resp = self.model_host.call("RunModel", req, tenant)
         # Every stored object of this answer is ours to delete, even if reading one fails.
-        consumed = [
-            StoredRef(a.tensor.object.bucket, a.tensor.object.key, a.tensor.object.byte_size, a.tensor.object.sha256)
-            for a in resp.activations
-            if a.tensor.WhichOneof("data") == "object"
-        ]
+        consumed = [stored_ref(a.tensor.object, self.store) for a in resp.activations if a.tensor.WhichOneof("data") == "object"]
         tensors: dict[str, torch.Tensor] = {}
         try:
             for act in resp.activations:
