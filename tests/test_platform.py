@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_tools import protoc
 
 from interp.v1 import tensor_pb2 as tpb
-from interpretability import Client, InvalidArgument, NotFound, PermissionDenied
+from interpretability import Client, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from tests.conftest import DEV_KEY
 
 ECHO_PROTO = """
@@ -216,6 +216,9 @@ def test_storage_reads_and_deletes_a_tenants_own_objects(local_fleet):
         with pytest.raises(InvalidArgument) as e:
             alice.read_tensors([])
         assert e.value.reason == "INPUT_EMPTY"
+        with pytest.raises(ResourceExhausted) as e:
+            alice.delete_tensors([stored.object] * 257)  # the default limit is 256 per call
+        assert e.value.reason == "TOO_MANY_OBJECTS"
 
 
 def test_an_expired_object_answers_not_found_with_a_reason(model_cache, tmp_path):
