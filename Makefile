@@ -48,6 +48,7 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench_attention.py
 	$(PY) benchmarks/bench_cold_start.py
+	$(PY) benchmarks/bench_model_host.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

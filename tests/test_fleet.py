@@ -16,7 +16,16 @@ import torch
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import tensor_pb2 as tpb
-from interpretability import Client, InterpClientError, to_numpy, zero_ablation
+from interpretability import (
+    Client,
+    InterpClientError,
+    activation_score,
+    class_score,
+    noise,
+    to_numpy,
+    token_score,
+    zero_ablation,
+)
 from tests.conftest import DEV_KEY, TOY_MODEL
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -139,7 +148,7 @@ def _bad(client: Client, name: str):
         "empty text": lambda: client.analyze_attention("smollm2-135m", "  "),
         "too many tokens": lambda: client.analyze_attention("smollm2-135m", long_text),
         "too many characters": lambda: client.analyze_attention("smollm2-135m", "x" * 25_000),
-        "batch too large": lambda: client.run("smollm2-135m", [TEXT] * 17),
+        "batch too large": lambda: client.run("smollm2-135m", [TEXT] * 257),
         "unknown hook site": lambda: client.run("smollm2-135m", [TEXT], capture=["blocks.0.hook_nothing"]),
         "malformed tensor": lambda: client.run(
             "smollm2-135m", [TEXT],
@@ -154,7 +163,21 @@ def _bad(client: Client, name: str):
         "intervention without action": lambda: client.run(
             "smollm2-135m", [TEXT], interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre")]
         ),
-        "capture-only site": lambda: client.run("smollm2-135m", [TEXT], interventions=[zero_ablation("blocks.0.attn.hook_pattern")]),
+        "noise on an attention pattern": lambda: client.run("smollm2-135m", [TEXT], interventions=[noise("blocks.0.attn.hook_pattern", 1.0)]),
+        "negative noise": lambda: client.run("smollm2-135m", [TEXT], interventions=[noise("blocks.0.hook_resid_pre", -1.0)]),
+        "sequence outside the batch": lambda: client.run(
+            "smollm2-135m", [TEXT], interventions=[zero_ablation("blocks.0.hook_resid_pre", sequences=[1])]
+        ),
+        "metric token outside the vocabulary": lambda: client.run("smollm2-135m", [TEXT], metric=token_score(10**7)),
+        "metric position outside the input": lambda: client.run("smollm2-135m", [TEXT], metric=token_score(5, positions=[99])),
+        "gradients without a metric": lambda: client.run("smollm2-135m", [TEXT], gradients=["hook_embed"]),
+        "gradient the metric does not reach": lambda: client.run(
+            "smollm2-135m", [TEXT], metric=activation_score("blocks.1.hook_resid_pre", index=[0]), gradients=["blocks.5.hook_resid_pre"]
+        ),
+        "class metric without a classifier": lambda: client.run("smollm2-135m", [TEXT], metric=class_score(0)),
+        "too many new tokens": lambda: list(client.generate("smollm2-135m", TEXT, max_new_tokens=100_000)),
+        "generation on an encoder": lambda: list(client.generate("all-minilm-l6-v2", TEXT)),
+        "pattern capture in generation": lambda: list(client.generate("smollm2-135m", TEXT, capture=["blocks.0.attn.hook_pattern"])),
         "position out of range": lambda: client.run(
             "smollm2-135m", [TEXT], interventions=[zero_ablation("blocks.0.hook_resid_pre", positions=[99])]
         ),
@@ -198,7 +221,17 @@ BAD_INPUTS = [
     ("malformed tensor", grpc.StatusCode.INVALID_ARGUMENT, "TENSOR_MALFORMED"),
     ("tensor without dtype", grpc.StatusCode.INVALID_ARGUMENT, "TENSOR_DTYPE_INVALID"),
     ("intervention without action", grpc.StatusCode.INVALID_ARGUMENT, "INTERVENTION_ACTION_MISSING"),
-    ("capture-only site", grpc.StatusCode.INVALID_ARGUMENT, "HOOK_SITE_NOT_INTERVENABLE"),
+    ("noise on an attention pattern", grpc.StatusCode.INVALID_ARGUMENT, "HOOK_SITE_NOT_SUPPORTED_HERE"),
+    ("negative noise", grpc.StatusCode.INVALID_ARGUMENT, "INTERVENTION_VALUE_INVALID"),
+    ("sequence outside the batch", grpc.StatusCode.INVALID_ARGUMENT, "SEQUENCE_OUT_OF_RANGE"),
+    ("metric token outside the vocabulary", grpc.StatusCode.INVALID_ARGUMENT, "TOKEN_ID_OUT_OF_RANGE"),
+    ("metric position outside the input", grpc.StatusCode.INVALID_ARGUMENT, "POSITION_OUT_OF_RANGE"),
+    ("gradients without a metric", grpc.StatusCode.INVALID_ARGUMENT, "METRIC_MISSING"),
+    ("gradient the metric does not reach", grpc.StatusCode.INVALID_ARGUMENT, "GRADIENT_SITE_UNREACHABLE"),
+    ("class metric without a classifier", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_CLASSIFIER"),
+    ("too many new tokens", grpc.StatusCode.INVALID_ARGUMENT, "MAX_NEW_TOKENS_OUT_OF_RANGE"),
+    ("generation on an encoder", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_LM_HEAD"),
+    ("pattern capture in generation", grpc.StatusCode.INVALID_ARGUMENT, "HOOK_SITE_NOT_SUPPORTED_HERE"),
     ("position out of range", grpc.StatusCode.INVALID_ARGUMENT, "POSITION_OUT_OF_RANGE"),
     ("top-k on an encoder", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_LM_HEAD"),
     ("token id out of range", grpc.StatusCode.INVALID_ARGUMENT, "TOKEN_ID_OUT_OF_RANGE"),

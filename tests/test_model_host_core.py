@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from interp_services.core.errors import InvalidArgument, NotFound, ResourceExhausted
-from interp_services.core.run import Intervention, check_token_ids, run_model, tokenize
+from interp_services.core.interventions import Intervention
+from interp_services.core.metrics import Metric
+from interp_services.core.run import check_token_ids, run_model, tokenize
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 
@@ -133,7 +135,23 @@ def test_bert_batch_with_padding(minilm):
         ({"capture": ["blocks.99.hook_resid_pre"]}, InvalidArgument, "HOOK_SITE_UNKNOWN"),
         ({"capture": ["nonsense"]}, InvalidArgument, "HOOK_SITE_UNKNOWN"),
         ({"capture": ["hook_embed", "hook_embed"]}, InvalidArgument, "HOOK_SITE_DUPLICATE"),
-        ({"interventions": [Intervention("blocks.0.attn.hook_pattern", "zero")]}, InvalidArgument, "HOOK_SITE_NOT_INTERVENABLE"),
+        ({"interventions": [Intervention("blocks.0.attn.hook_pattern", "noise", std=1.0)]}, InvalidArgument, "HOOK_SITE_NOT_SUPPORTED_HERE"),
+        ({"interventions": [Intervention("blocks.0.hook_resid_pre", "noise", std=-1.0)]}, InvalidArgument, "INTERVENTION_VALUE_INVALID"),
+        ({"interventions": [Intervention("blocks.0.hook_resid_pre", "scale", scale=float("nan"))]}, InvalidArgument, "INTERVENTION_VALUE_INVALID"),
+        ({"interventions": [Intervention("blocks.0.hook_resid_pre", "zero", sequences=[1])]}, InvalidArgument, "SEQUENCE_OUT_OF_RANGE"),
+        ({"interventions": [Intervention("blocks.0.hook_resid_pre", "zero", key_positions=[0])]}, InvalidArgument, "POSITION_OUT_OF_RANGE"),
+        ({"gradients": ["hook_embed"]}, InvalidArgument, "METRIC_MISSING"),
+        ({"metric": Metric("token", token_ids=[10**6])}, InvalidArgument, "TOKEN_ID_OUT_OF_RANGE"),
+        ({"metric": Metric("token", token_ids=[1, 2, 3])}, InvalidArgument, "METRIC_INVALID"),
+        ({"metric": Metric("token", token_ids=[1], positions=[99])}, InvalidArgument, "POSITION_OUT_OF_RANGE"),
+        ({"metric": Metric("token", token_ids=[1], positions=[-99])}, InvalidArgument, "POSITION_OUT_OF_RANGE"),
+        ({"metric": Metric("class", class_indices=[0])}, InvalidArgument, "MODEL_HAS_NO_CLASSIFIER"),
+        ({"metric": Metric("activation", hook_site="blocks.1.mlp.hook_post", index=[5000])}, InvalidArgument, "METRIC_INVALID"),
+        (
+            {"metric": Metric("activation", hook_site="blocks.1.hook_resid_pre", index=[0]), "gradients": ["blocks.2.hook_resid_pre"]},
+            InvalidArgument,
+            "GRADIENT_SITE_UNREACHABLE",
+        ),
         ({"interventions": [Intervention("blocks.0.attn.hook_z", "zero", heads=[9])]}, InvalidArgument, "HEAD_OUT_OF_RANGE"),
         ({"interventions": [Intervention("blocks.0.hook_resid_pre", "zero", heads=[0])]}, InvalidArgument, "HEADS_NOT_APPLICABLE"),
         ({"interventions": [Intervention("blocks.0.hook_resid_pre", "zero", positions=[50])]}, InvalidArgument, "POSITION_OUT_OF_RANGE"),

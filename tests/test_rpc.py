@@ -59,7 +59,8 @@ def test_list_info_tokenize(mh, smollm):
     assert {"smollm2-135m", "all-minilm-l6-v2"} <= set(names)
     info = mh.GetModelInfo(mpb.GetModelInfoRequest(model="smollm2-135m")).info
     assert (info.num_layers, info.num_heads, info.num_kv_heads, info.d_model) == (30, 9, 3, 576)
-    assert any(s.name == "blocks.29.attn.hook_pattern" and not s.intervenable for s in info.hook_sites)
+    assert any(s.name == "blocks.29.attn.hook_pattern" and s.intervenable for s in info.hook_sites)
+    assert any(s.name == "blocks.29.attn.hook_result" and list(s.dim_names) == ["batch", "pos", "head", "d_model"] for s in info.hook_sites)
     tok = mh.Tokenize(mpb.TokenizeRequest(model="smollm2-135m", texts=cpb.TextBatch(texts=[TEXT]))).tokenized[0]
     assert list(tok.token_ids) == smollm.tokenizer(TEXT)["input_ids"]
     # Raw pieces and their readable form, from the model's own tokenizer.

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf.descriptor import ServiceDescriptor
 
 from interp.v1 import attention_service_pb2, model_host_service_pb2, storage_service_pb2
+from interp_services.core.batching import RunBatcher
 from interp_services.core.models import LoaderSettings, ModelCache
 from interp_services.rpc.attention import AttentionServicer
 from interp_services.rpc.clients import ServiceClient
@@ -102,9 +103,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         key="model_host",
         descriptor=model_host_service_pb2.DESCRIPTOR.services_by_name["ModelHostService"],
-        factory=lambda env: ModelHostServicer(env.models(), env.store, *_limits(env)),
+        factory=lambda env: ModelHostServicer(
+            env.models(),
+            env.store,
+            *_limits(env),
+            RunBatcher(env.settings.batch_max_sequences, env.settings.batch_max_tokens, enabled=env.settings.batching),
+        ),
         holds_weights=True,
-        deployment={"num_cpus": 0.5, "max_ongoing_requests": 8},
+        deployment={"num_cpus": 0.5, "max_ongoing_requests": 32},
     ),
     ServiceSpec(
         key="attention",

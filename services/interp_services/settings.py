@@ -123,6 +123,9 @@ class FleetSettings:
     default_timeout_s: float = 120.0
     max_timeout_s: float = 900.0
     max_message_bytes: int = 64 << 20
+    batching: bool = True
+    batch_max_sequences: int = 32
+    batch_max_tokens: int = 8192
     limits: Limits = field(default_factory=Limits)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     deployments: dict[str, DeploymentSettings] = field(default_factory=dict)

@@ -5,7 +5,7 @@ Example:
     >>> client = Client("127.0.0.1:50051", api_key="interp-dev-key")
 """
 
-from interpretability.client import Client, from_numpy, mean_ablation, patch, steering, to_numpy, zero_ablation
+from interpretability.client import Client, from_numpy, to_numpy
 from interpretability.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -18,6 +18,18 @@ from interpretability.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+)
+from interpretability.experiments import (
+    activation_score,
+    class_score,
+    logit_difference,
+    mean_ablation,
+    noise,
+    patch,
+    scale,
+    steering,
+    token_score,
+    zero_ablation,
 )
 
 __all__ = [
@@ -33,10 +45,16 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
+    "activation_score",
+    "class_score",
     "from_numpy",
+    "logit_difference",
     "mean_ablation",
+    "noise",
     "patch",
+    "scale",
     "steering",
     "to_numpy",
+    "token_score",
     "zero_ablation",
 ]

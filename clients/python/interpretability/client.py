@@ -190,9 +190,13 @@ class Client:
         return_logits: bool = False,
         delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
         max_inline_bytes: int = 0,
+        metric: mpb.Metric | None = None,
+        gradients: Sequence[str] = (),
         timeout: float | None = None,
     ) -> mpb.RunModelResponse:
-        """Forward pass with capture and interventions (see ``interventions`` helpers below)."""
+        """Forward pass with capture and interventions, and optionally a metric per sequence
+        (``metric_values``) with its gradients at chosen sites (``gradients``; ``hook_embed``
+        is the input embeddings). Builders: ``interpretability.experiments``."""
         req = mpb.RunModelRequest(
             model=model,
             capture=list(capture),
@@ -201,12 +205,60 @@ class Client:
             return_logits=return_logits,
             delivery=delivery,
             max_inline_bytes=max_inline_bytes,
+            gradients=list(gradients),
         )
+        if metric is not None:
+            req.metric.CopyFrom(metric)
         if tokens is not None:
             req.tokens.CopyFrom(mpb.TokenBatch(sequences=[mpb.TokenIds(ids=list(s)) for s in tokens]))
         else:
             req.texts.CopyFrom(cpb.TextBatch(texts=list(texts or [])))
         return self._call(self.model_host.RunModel, req, timeout)
+
+    def generate(
+        self,
+        model: str,
+        prompt: str | Sequence[int],
+        *,
+        max_new_tokens: int = 0,
+        temperature: float = 0.0,
+        top_p: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = (),
+        interventions: Sequence[mpb.Intervention] = (),
+        capture: Sequence[str] = (),
+        ignore_eos: bool = False,
+        delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
+        max_inline_bytes: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[mpb.GenerateResponse]:
+        """Stream a continuation of ``prompt`` (text or token ids): one event per token
+        (``event.token``), then the final ``event.result``. Interventions apply at every step;
+        closing the iterator cancels the generation on the server."""
+        req = mpb.GenerateRequest(
+            model=model,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            stop=list(stop),
+            interventions=list(interventions),
+            capture=list(capture),
+            ignore_eos=ignore_eos,
+            delivery=delivery,
+            max_inline_bytes=max_inline_bytes,
+        )
+        if isinstance(prompt, str):
+            req.text = prompt
+        else:
+            req.tokens.CopyFrom(mpb.TokenIds(ids=list(prompt)))
+        call = self.model_host.Generate(req, timeout=timeout or self.timeout, metadata=self._metadata())
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
 
     # -- attention ------------------------------------------------------------------------------
     def analyze_attention(
@@ -280,47 +332,9 @@ class Client:
         return to_numpy(t)
 
 
-# -- intervention builders ----------------------------------------------------------------------
-def zero_ablation(hook_site: str, *, positions: Sequence[int] = (), heads: Sequence[int] = ()) -> mpb.Intervention:
-    """Zero the site at the given positions/heads."""
-    return mpb.Intervention(hook_site=hook_site, positions=list(positions), heads=list(heads), zero_ablation=mpb.ZeroAblation())
-
-
-def mean_ablation(
-    hook_site: str, *, mean: np.ndarray | None = None, positions: Sequence[int] = (), heads: Sequence[int] = ()
-) -> mpb.Intervention:
-    """Replace with a mean (given, or this run's mean over tokens)."""
-    m = mpb.MeanAblation(mean=from_numpy(mean)) if mean is not None else mpb.MeanAblation()
-    return mpb.Intervention(hook_site=hook_site, positions=list(positions), heads=list(heads), mean_ablation=m)
-
-
-def patch(
-    hook_site: str, source: tpb.Tensor | np.ndarray, *, positions: Sequence[int] = (), heads: Sequence[int] = ()
-) -> mpb.Intervention:
-    """Patch from another run's activation (a returned Tensor, inline or ObjectRef, or an array)."""
-    src = source if isinstance(source, tpb.Tensor) else from_numpy(source)
-    return mpb.Intervention(hook_site=hook_site, positions=list(positions), heads=list(heads), patch=mpb.ActivationPatch(source=src))
-
-
-def steering(
-    hook_site: str, vector: np.ndarray, *, scale: float = 1.0, positions: Sequence[int] = (), heads: Sequence[int] = ()
-) -> mpb.Intervention:
-    """Add ``scale * vector`` at the site."""
-    return mpb.Intervention(
-        hook_site=hook_site,
-        positions=list(positions),
-        heads=list(heads),
-        steering=mpb.SteeringVector(vector=from_numpy(vector), scale=scale),
-    )
-
-
 __all__ = [
     "Client",
     "InterpClientError",
     "from_numpy",
-    "mean_ablation",
-    "patch",
-    "steering",
     "to_numpy",
-    "zero_ablation",
 ]

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from interp_services.core.reasons import Reason
@@ -104,3 +105,20 @@ class Cancelled(InterpError):
 def invalid(reason: Reason, field_name: str, description: str) -> InvalidArgument:
     """Shorthand for an InvalidArgument with a single field violation."""
     return InvalidArgument(reason, f"{field_name}: {description}", [FieldViolation(field_name, description)])
+
+
+def check_indices(values: Iterable[int], bound: int, field_name: str, out_of_range: Reason, duplicate: Reason | None = None) -> list[int]:
+    """Check that every index is in ``[0, bound)`` (and, given ``duplicate``, listed once).
+
+    Raises:
+        InvalidArgument: naming the first offending entry, e.g. ``selection.heads[2]``.
+    """
+    values = list(values)
+    seen: set[int] = set()
+    for i, v in enumerate(values):
+        if not 0 <= v < bound:
+            raise invalid(out_of_range, f"{field_name}[{i}]", f"{v} is outside [0, {bound})")
+        if duplicate is not None and v in seen:
+            raise invalid(duplicate, f"{field_name}[{i}]", f"{v} is listed twice")
+        seen.add(v)
+    return values

@@ -13,8 +13,9 @@ name                              dims                             where
 ``hook_embed``                    batch, pos, d_model              token-embedding output
 ``blocks.L.hook_resid_pre``       batch, pos, d_model              block input
 ``blocks.L.attn.hook_q/k/v``      batch, pos, head, d_head         projections (k/v: KV heads)
-``blocks.L.attn.hook_pattern``    batch, head, query_pos, key_pos  softmax weights (capture only)
+``blocks.L.attn.hook_pattern``    batch, head, query_pos, key_pos  softmax weights
 ``blocks.L.attn.hook_z``          batch, pos, head, d_head         per-head output, before W_O
+``blocks.L.attn.hook_result``     batch, pos, head, d_model        each head's share of W_O z
 ``blocks.L.hook_attn_out``        batch, pos, d_model              attention output (after W_O)
 ``blocks.L.mlp.hook_post``        batch, pos, d_mlp                MLP hidden after activation
 ``blocks.L.hook_mlp_out``         batch, pos, d_model              MLP output
@@ -22,8 +23,16 @@ name                              dims                             where
 ``ln_final.hook_normalized``      batch, pos, d_model              final norm output
 ================================  ===============================  =============================
 
-``hook_pattern`` is capture-only: the weights are returned by the attention module but consumed
-inside it, so a module hook cannot change them.
+Two sites have no module of their own in Hugging Face models; :func:`install_hook_points`
+adds identity :class:`HookPoint` modules for them once per loaded model (TransformerLens' idea):
+
+* ``hook_pattern``: the model runs with the ``interp_eager`` attention function (registered by
+  :func:`register_attention_function`), which is the eager softmax attention with the weights
+  passed through the attention module's ``hook_pattern`` point before they meet the values, so
+  the pattern can be patched, zeroed or scaled and carries gradients.
+* ``hook_result``: a permanent forward hook on the output projection splits ``W_O z`` into one
+  term per head and sends them through the projection's ``hook_result`` point -- only when that
+  point has hooks, so runs that do not ask for per-head results pay nothing.
 """
 
 from __future__ import annotations
@@ -152,8 +161,9 @@ _PER_LAYER: tuple[tuple[str, tuple[str, ...], bool, bool], ...] = (
     ("attn.hook_q", _HEADS, True, True),
     ("attn.hook_k", _HEADS, True, True),
     ("attn.hook_v", _HEADS, True, True),
-    ("attn.hook_pattern", ("batch", "head", "query_pos", "key_pos"), False, True),
+    ("attn.hook_pattern", ("batch", "head", "query_pos", "key_pos"), True, True),
     ("attn.hook_z", _HEADS, True, True),
+    ("attn.hook_result", ("batch", "pos", "head", "d_model"), True, True),
     ("hook_attn_out", _RESID, True, False),
     ("mlp.hook_post", ("batch", "pos", "d_mlp"), True, False),
     ("hook_mlp_out", _RESID, True, False),
@@ -171,6 +181,106 @@ def list_hook_sites(spec: FamilySpec, num_layers: int, d_model: int, *, has_fina
     if has_final_norm:
         sites.append(HookSiteInfo("ln_final.hook_normalized", _RESID, True, False))
     return sites
+
+
+POSITION_DIMS = ("pos", "query_pos", "key_pos")
+"""Dimension names that run over sequence positions."""
+
+HEAD_DIMS = ("head", "kv_head")
+"""Dimension names that run over attention heads."""
+
+
+class HookPoint(nn.Module):
+    """An identity module: a place to hang forward hooks where Hugging Face has no module."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+ATTENTION_FUNCTION = "interp_eager"
+"""Name of the attention implementation models are loaded with (see the module docstring)."""
+
+
+def interp_eager_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: object,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eager softmax attention (as in transformers' Llama/GPT-2/BERT code) with a pattern hook.
+
+    Shapes: query ``[batch, head, q_pos, d_head]``, key/value ``[batch, kv_head, k_pos, d_head]``
+    (grouped-query attention repeats each key/value head for its query heads). Returns the
+    output ``[batch, q_pos, head, d_head]`` and the weights ``[batch, head, q_pos, k_pos]``.
+    """
+    del kwargs
+    groups = query.shape[1] // key.shape[1]
+    if groups > 1:
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = nn.functional.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    point = getattr(module, "hook_pattern", None)
+    if point is not None:
+        weights = point(weights)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    out = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return out, weights
+
+
+def register_attention_function() -> None:
+    """Make ``attn_implementation="interp_eager"`` known to transformers (idempotent).
+
+    Its masks are the eager ones (additive floats): without that registration transformers
+    would hand a custom implementation boolean masks, which an additive softmax misreads.
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(ATTENTION_FUNCTION, interp_eager_attention)
+    AttentionMaskInterface.register(ATTENTION_FUNCTION, eager_mask)
+
+
+def _out_projection(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(W [in, out], bias)`` of a Linear or of GPT-2's Conv1D (which stores ``[in, out]``)."""
+    if isinstance(module, nn.Linear):
+        return module.weight.t(), module.bias
+    return module.weight, module.bias  # type: ignore[return-value]
+
+
+def install_hook_points(model: nn.Module, spec: FamilySpec, num_heads: int) -> None:
+    """Add the ``hook_pattern`` and ``hook_result`` points to every block (once per model)."""
+    for layer in _first(model, spec.layers):  # type: ignore[attr-defined]
+        attn = _get(layer, spec.attn)
+        if not hasattr(attn, "hook_pattern"):
+            attn.hook_pattern = HookPoint()
+        o = _get(layer, spec.o)
+        if hasattr(o, "hook_result"):
+            continue
+        o.hook_result = HookPoint()
+
+        def split_heads(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            point: HookPoint = module.hook_result  # type: ignore[assignment]
+            if not point._forward_hooks:
+                return None
+            z = args[0]
+            w, bias = _out_projection(module)
+            d_head = z.shape[-1] // num_heads
+            # result[b, p, h, :] = z[b, p, h, :] @ W_O[h]: the heads' terms of the projection.
+            result = torch.einsum("bphd,hdm->bphm", z.reshape(*z.shape[:-1], num_heads, d_head), w.reshape(num_heads, d_head, -1))
+            result = point(result)
+            out = result.sum(dim=-2)
+            return out if bias is None else out + bias
+
+        o.register_forward_hook(split_heads)
 
 
 _BLOCK_SITE = re.compile(r"^blocks\.(\d+)\.(.+)$")
@@ -270,7 +380,9 @@ def bind_site(model: nn.Module, spec: FamilySpec, name: str, num_heads: int, num
         view, unview = _heads_view(num_heads)
         return SiteBinding(_get(layer, spec.o), "input", view, unview)
     if suffix == "attn.hook_pattern":
-        return SiteBinding(_get(layer, spec.attn), "output", _identity, _replace, tuple_index=1)
+        return SiteBinding(_get(_get(layer, spec.attn), "hook_pattern"), "output", _identity, _replace)
+    if suffix == "attn.hook_result":
+        return SiteBinding(_get(_get(layer, spec.o), "hook_result"), "output", _identity, _replace)
     if suffix in ("attn.hook_q", "attn.hook_k", "attn.hook_v"):
         which = suffix[-1]
         heads = num_heads if which == "q" else num_kv_heads
@@ -283,3 +395,42 @@ def bind_site(model: nn.Module, spec: FamilySpec, name: str, num_heads: int, num
         view, unview = _heads_view(heads)
         return SiteBinding(_get(layer, getattr(spec, which)), "output", view, unview)
     raise unknown
+
+
+def install_hook(
+    binding: SiteBinding,
+    fn,  # (canonical tensor) -> canonical tensor or None
+) -> torch.utils.hooks.RemovableHandle:
+    """Install ``fn`` on the binding's module side; ``fn`` sees and returns canonical views.
+
+    Hooks on one module run in the order they were installed, each seeing the previous one's
+    result; the caller removes the returned handle after the run.
+    """
+
+    def through(raw: torch.Tensor) -> torch.Tensor | None:
+        canon = binding.view(raw)
+        new = fn(canon)
+        if new is None:
+            return None
+        return binding.unview(raw, new)
+
+    if binding.side == "input":
+
+        def pre_hook(module, args, kwargs):
+            if args:
+                new = through(args[0])
+                return None if new is None else ((new, *args[1:]), kwargs)
+            new = through(kwargs["hidden_states"])
+            return None if new is None else (args, {**kwargs, "hidden_states": new})
+
+        return binding.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+
+    def hook(module, args, output):
+        if isinstance(output, tuple):
+            idx = binding.tuple_index or 0
+            new = through(output[idx])
+            return None if new is None else (*output[:idx], new, *output[idx + 1 :])
+        new = through(output)
+        return new
+
+    return binding.module.register_forward_hook(hook)

@@ -8,7 +8,11 @@ A model is named by one of:
 
 Weights are always read as safetensors (``use_safetensors=True``): a ``.bin`` checkpoint is a
 pickle and is refused. Remote code is never trusted. Models load with eager attention because
-transformers 5 returns no attention weights under ``sdpa`` (silently).
+transformers 5 returns no attention weights under ``sdpa`` (silently); the eager attention they
+run is ``core.hooks.interp_eager_attention``, whose pattern can be intervened on. Parameters are
+frozen (``requires_grad=False``): gradients flow to activations only, never into ``.grad``.
+A directory whose config names a ``*ForSequenceClassification`` architecture loads with its
+classification head (``ModelInfo.num_labels``).
 
 Example:
     >>> cache = ModelCache(LoaderSettings(cache_dir=Path("/tmp/models")), max_models=2)
@@ -38,7 +42,15 @@ import torch
 from torch import nn
 
 from interp_services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
-from interp_services.core.hooks import FamilySpec, HookSiteInfo, family_for, list_hook_sites
+from interp_services.core.hooks import (
+    ATTENTION_FUNCTION,
+    FamilySpec,
+    HookSiteInfo,
+    family_for,
+    install_hook_points,
+    list_hook_sites,
+    register_attention_function,
+)
 from interp_services.core.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -109,6 +121,7 @@ class ModelInfo:
     num_parameters: int
     has_lm_head: bool
     hook_sites: tuple[HookSiteInfo, ...]
+    num_labels: int = 0
 
     def site(self, name: str) -> HookSiteInfo | None:
         """The hook site called ``name``, or None."""
@@ -266,17 +279,23 @@ class ModelResolver:
 
 
 def _load_weights(path: str, progress: ProgressFn, device: str) -> tuple[nn.Module, object]:
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     progress("reading config", 0.7)
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     family = family_for(config)
     progress("loading weights", 0.8)
-    loader = AutoModelForCausalLM if family.causal else AutoModel
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        loader = AutoModelForSequenceClassification
+    else:
+        loader = AutoModelForCausalLM if family.causal else AutoModel
+    register_attention_function()
     model = loader.from_pretrained(
-        path, attn_implementation="eager", use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+        path, attn_implementation=ATTENTION_FUNCTION, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
     )
     model.eval()
+    model.requires_grad_(False)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
@@ -298,6 +317,7 @@ def describe(name: str, source: str, model: nn.Module, spec: FamilySpec, max_tok
     positions = int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or max_tokens)
     num_layers = int(cfg.num_hidden_layers)
     has_lm_head = model.get_output_embeddings() is not None
+    num_labels = int(cfg.num_labels) if type(model).__name__.endswith("ForSequenceClassification") else 0
     return ModelInfo(
         name=name,
         family=spec.name,
@@ -315,6 +335,7 @@ def describe(name: str, source: str, model: nn.Module, spec: FamilySpec, max_tok
         num_parameters=sum(p.numel() for p in model.parameters()),
         has_lm_head=has_lm_head,
         hook_sites=tuple(list_hook_sites(spec, num_layers, d_model, has_final_norm=spec.final_norm is not None)),
+        num_labels=num_labels,
     )
 
 
@@ -414,6 +435,7 @@ class ModelCache:
                 Reason.MODEL_UNLOADABLE, f"model {name!r} is not a loadable Hugging Face model: {type(exc).__name__}: {exc}"
             ) from None
         spec = family_for(model.config)
+        install_hook_points(model, spec, int(model.config.num_attention_heads))
         byte_size = sum(p.numel() * p.element_size() for p in model.parameters())
         if self.max_bytes and byte_size > self.max_bytes:
             raise ResourceExhausted(Reason.MODEL_TOO_LARGE, f"model {name!r} needs {byte_size} bytes; cache limit is {self.max_bytes}")

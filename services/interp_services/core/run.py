@@ -1,16 +1,23 @@
-"""One batch forward pass with activation capture and typed interventions.
+"""Batch forward (and backward) passes with capture, typed interventions and typed metrics.
 
-Interventions are data, never code: zero-ablate, mean-ablate, patch from another run, or add a
-steering vector, at a canonical hook site, restricted to positions and (where the site has a
-head dimension) heads. Each is applied as ``act = where(mask, new, act)`` on the canonical view
-of the site, so one code path serves every site and family.
+A request becomes a :class:`RunJob` once :func:`prepare_job` has validated it against the
+model (every index, shape and site checked before anything runs, so a merged batch never fails
+because of one bad request). :func:`run_jobs` runs several jobs as **one** right-padded batch:
+each keeps its own interventions (placed on its own rows), captures, metric, gradients, logits
+and next-token candidates -- the model host uses this to merge concurrent requests
+(``core.batching``), and a single job is just a batch of one request.
+
+Gradients: with a metric and gradient sites, the pass runs under autograd with the parameters
+frozen; the embedding output is the only leaf that requires grad, only the requested sites are
+kept alive for ``torch.autograd.grad``, and the graph is freed when the call returns.
 
 Example:
-    >>> ids = tokenize(loaded, ["The quick brown fox"], max_tokens=512)
-    >>> out = run_model(loaded, ids, capture=["blocks.0.attn.hook_pattern"],
-    ...                 interventions=[Intervention("blocks.0.attn.hook_z", heads=[3], kind="zero")])
-    >>> out.captures["blocks.0.attn.hook_pattern"].shape  # [batch, head, query_pos, key_pos]
-    torch.Size([1, 9, 4, 4])
+    >>> ids = tokenize(loaded, ["When Mary and John went to the store, John gave a drink to"], max_tokens=512)
+    >>> job = prepare_job(loaded, ids, metric=Metric("logit_diff", token_ids=[mary], other_ids=[john]),
+    ...                   gradients=["blocks.5.hook_resid_pre"])
+    >>> out = run_jobs(loaded, [job])[0]
+    >>> out.gradients["blocks.5.hook_resid_pre"].shape  # [batch, pos, d_model]
+    torch.Size([1, 15, 576])
 """
 
 from __future__ import annotations
@@ -21,35 +28,14 @@ from dataclasses import dataclass, field
 import torch
 
 from interp_services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted, invalid
-from interp_services.core.hooks import SiteBinding, bind_site
+from interp_services.core.hooks import POSITION_DIMS, bind_site, install_hook
+from interp_services.core.interventions import Intervention, Placement, apply_intervention, check_interventions
+from interp_services.core.metrics import Metric, check_metric, compute_metric
 from interp_services.core.models import LoadedModel
 from interp_services.core.reasons import Reason
 from interp_services.core.tokens import display_tokens
 
-INTERVENTION_KINDS = ("zero", "mean", "patch", "steer")
-
-
-@dataclass
-class Intervention:
-    """One intervention at a hook site.
-
-    Attributes:
-        hook_site: canonical site name.
-        kind: ``zero`` | ``mean`` | ``patch`` | ``steer``.
-        positions: sequence positions to change; empty = all.
-        heads: heads to change (sites with a head dim only); empty = all.
-        tensor: ``mean`` -- optional mean shaped like one position of the site;
-            ``patch`` -- source ``[batch or 1, pos, ...]``; ``steer`` -- vector shaped like one
-            position (or like one head, ``[d_head]``, when heads are given).
-        scale: multiplier of the steering vector.
-    """
-
-    hook_site: str
-    kind: str
-    positions: list[int] = field(default_factory=list)
-    heads: list[int] = field(default_factory=list)
-    tensor: torch.Tensor | None = None
-    scale: float = 1.0
+__all__ = ["Intervention", "Metric", "RunJob", "RunOutput", "TopToken", "prepare_job", "run_jobs", "run_model", "tokenize"]
 
 
 @dataclass
@@ -65,16 +51,18 @@ class TopToken:
 
 @dataclass
 class RunOutput:
-    """What a run returns.
+    """What a run returns for one request.
 
     Attributes:
         token_ids: per sequence, without padding.
         tokens: the tokenizer's raw pieces per sequence.
-        captures: site name -> tensor, batch first (padded to the longest sequence).
+        captures: site name -> tensor, batch first (padded to the request's longest sequence).
         attention_mask: ``[batch, pos]``, 1 for real tokens.
         logits: ``[batch, pos, vocab]`` when requested.
         top_next: per sequence, the top-k next tokens after its last real position.
         display_tokens: per sequence, each token as a reader should see it (``core.tokens``).
+        metric: ``[batch]`` metric values when a metric was given.
+        gradients: site name -> gradient of the summed metric, shaped like the capture.
     """
 
     token_ids: list[list[int]]
@@ -84,6 +72,33 @@ class RunOutput:
     logits: torch.Tensor | None
     top_next: list[list[TopToken]]
     display_tokens: list[list[str]] = field(default_factory=list)
+    metric: torch.Tensor | None = None
+    gradients: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class RunJob:
+    """A validated request (see :func:`prepare_job`)."""
+
+    batch: list[list[int]]
+    capture: list[str] = field(default_factory=list)
+    interventions: list[Intervention] = field(default_factory=list)
+    top_k: int = 0
+    return_logits: bool = False
+    metric: Metric | None = None
+    gradients: list[str] = field(default_factory=list)
+
+    @property
+    def lengths(self) -> tuple[int, ...]:
+        return tuple(len(s) for s in self.batch)
+
+    @property
+    def length(self) -> int:
+        return max(self.lengths)
+
+    @property
+    def needs_grad(self) -> bool:
+        return bool(self.gradients)
 
 
 def tokenize(loaded: LoadedModel, texts: Sequence[str], *, max_tokens: int, field_name: str = "texts") -> list[list[int]]:
@@ -126,126 +141,17 @@ def check_token_ids(loaded: LoadedModel, batch: Sequence[Sequence[int]], *, max_
     return [list(s) for s in batch]
 
 
-def _site_heads(loaded: LoadedModel, site: str) -> int:
-    info = loaded.info
-    return info.num_kv_heads if site.endswith(("attn.hook_k", "attn.hook_v")) else info.num_heads
+def _check_site_list(info, names: Sequence[str], fname: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if info.site(name) is None:
+            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"{fname}[{i}]", f"{name!r} does not exist in this model (see GetModelInfo)")
+        if name in seen:
+            raise invalid(Reason.HOOK_SITE_DUPLICATE, f"{fname}[{i}]", f"{name!r} is listed twice")
+        seen.add(name)
 
 
-def _check_interventions(loaded: LoadedModel, interventions: Sequence[Intervention], seq_len: int) -> None:
-    for i, iv in enumerate(interventions):
-        f = f"interventions[{i}]"
-        site = loaded.info.site(iv.hook_site)
-        if site is None:
-            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"{f}.hook_site", f"{iv.hook_site!r} does not exist in this model")
-        if not site.intervenable:
-            raise invalid(Reason.HOOK_SITE_NOT_INTERVENABLE, f"{f}.hook_site", f"{iv.hook_site!r} is capture-only")
-        if iv.kind not in INTERVENTION_KINDS:
-            raise invalid(Reason.INTERVENTION_ACTION_MISSING, f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
-        for j, p in enumerate(iv.positions):
-            if not 0 <= p < seq_len:
-                raise invalid(Reason.POSITION_OUT_OF_RANGE, f"{f}.positions[{j}]", f"{p} is outside [0, {seq_len})")
-        if iv.heads and not site.has_heads:
-            raise invalid(Reason.HEADS_NOT_APPLICABLE, f"{f}.heads", f"{iv.hook_site!r} has no head dimension")
-        n_heads = _site_heads(loaded, iv.hook_site)
-        for j, h in enumerate(iv.heads):
-            if not 0 <= h < n_heads:
-                raise invalid(Reason.HEAD_OUT_OF_RANGE, f"{f}.heads[{j}]", f"{h} is outside [0, {n_heads})")
-        if iv.kind in ("patch", "steer") and iv.tensor is None:
-            raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.action", f"{iv.kind} needs a tensor")
-        if iv.tensor is not None and not iv.tensor.is_floating_point():
-            raise invalid(Reason.TENSOR_DTYPE_INVALID, f"{f}.action", "intervention tensors must be floating point")
-
-
-def _selection_mask(act: torch.Tensor, iv: Intervention, has_heads: bool) -> torch.Tensor:
-    """Boolean mask broadcastable to ``act`` ([batch, pos, ...]) selecting positions/heads."""
-    pos_mask = torch.zeros(act.shape[1], dtype=torch.bool, device=act.device)
-    pos_mask[iv.positions if iv.positions else slice(None)] = True
-    shape = [1, act.shape[1]] + [1] * (act.dim() - 2)
-    mask = pos_mask.view(shape)
-    if has_heads:
-        head_mask = torch.zeros(act.shape[2], dtype=torch.bool, device=act.device)
-        head_mask[iv.heads if iv.heads else slice(None)] = True
-        mask = mask & head_mask.view([1, 1, act.shape[2]] + [1] * (act.dim() - 3))
-    return mask
-
-
-def _broadcast_unit(act: torch.Tensor, t: torch.Tensor, iv: Intervention, has_heads: bool, what: str, field_name: str) -> torch.Tensor:
-    """Broadcast a per-position (or per-head) tensor to ``act``'s shape."""
-    unit = tuple(act.shape[2:])
-    if tuple(t.shape) == unit:
-        return t.to(act.dtype).expand_as(act)
-    if has_heads and tuple(t.shape) == unit[1:]:  # one head's worth, e.g. [d_head]
-        return t.to(act.dtype).expand_as(act)
-    raise invalid(Reason.TENSOR_SHAPE_MISMATCH, field_name, f"{what} has shape {list(t.shape)}; expected {list(unit)}")
-
-
-def _apply(act: torch.Tensor, iv: Intervention, has_heads: bool, mask_tokens: torch.Tensor, index: int) -> torch.Tensor:
-    f = f"interventions[{index}]"
-    sel = _selection_mask(act, iv, has_heads)
-    if iv.kind == "zero":
-        new = torch.zeros_like(act)
-    elif iv.kind == "mean":
-        if iv.tensor is None:
-            # Mean over the real (unpadded) tokens of this batch, per remaining dims.
-            w = mask_tokens.to(act.dtype).view(list(mask_tokens.shape) + [1] * (act.dim() - 2))
-            mean = (act * w).sum(dim=(0, 1)) / w.sum().clamp(min=1)
-            new = mean.expand_as(act)
-        else:
-            new = _broadcast_unit(act, iv.tensor, iv, has_heads, "mean", f"{f}.mean_ablation.mean")
-    elif iv.kind == "patch":
-        src = iv.tensor
-        assert src is not None
-        if src.dim() == act.dim() - 1:
-            src = src.unsqueeze(0)
-        if tuple(src.shape[1:]) != tuple(act.shape[1:]) or src.shape[0] not in (1, act.shape[0]):
-            raise invalid(
-                Reason.TENSOR_SHAPE_MISMATCH,
-                f"{f}.patch.source",
-                f"source has shape {list(iv.tensor.shape)}; the site's activation is {list(act.shape)}",  # type: ignore[union-attr]
-            )
-        new = src.to(act.dtype).expand_as(act)
-    else:  # steer
-        assert iv.tensor is not None
-        new = act + iv.scale * _broadcast_unit(act, iv.tensor, iv, has_heads, "steering vector", f"{f}.steering.vector")
-    return torch.where(sel, new, act)
-
-
-def _install(
-    binding: SiteBinding,
-    fn,  # (canonical tensor) -> canonical tensor or None
-) -> torch.utils.hooks.RemovableHandle:
-    """Install ``fn`` on the binding's module side; ``fn`` sees and returns canonical views."""
-
-    def through(raw: torch.Tensor) -> torch.Tensor | None:
-        canon = binding.view(raw)
-        new = fn(canon)
-        if new is None:
-            return None
-        return binding.unview(raw, new)
-
-    if binding.side == "input":
-
-        def pre_hook(module, args, kwargs):
-            if args:
-                new = through(args[0])
-                return None if new is None else ((new, *args[1:]), kwargs)
-            new = through(kwargs["hidden_states"])
-            return None if new is None else (args, {**kwargs, "hidden_states": new})
-
-        return binding.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
-
-    def hook(module, args, output):
-        if isinstance(output, tuple):
-            idx = binding.tuple_index or 0
-            new = through(output[idx])
-            return None if new is None else (*output[:idx], new, *output[idx + 1 :])
-        new = through(output)
-        return new
-
-    return binding.module.register_forward_hook(hook)
-
-
-def run_model(
+def prepare_job(
     loaded: LoadedModel,
     batch: Sequence[Sequence[int]],
     *,
@@ -253,96 +159,212 @@ def run_model(
     interventions: Sequence[Intervention] = (),
     top_k: int = 0,
     return_logits: bool = False,
-) -> RunOutput:
-    """Run a batch (right-padded) and return captures, logits and top-k next tokens.
+    metric: Metric | None = None,
+    gradients: Sequence[str] = (),
+) -> RunJob:
+    """Validate a request against the model and resolve what must be computed first.
 
     Args:
         loaded: the model.
         batch: token ids per sequence (validated by ``tokenize``/``check_token_ids``).
         capture: canonical site names; captured after any intervention at the same site.
-        interventions: applied in order.
+        interventions: applied in order; a mean with ``reference`` token ids gets its tensor
+            from a run of those sequences here.
         top_k: next-token candidates after each sequence's last real token (needs an LM head).
         return_logits: also return ``[batch, pos, vocab]`` logits.
+        metric: a per-sequence scalar to report (and differentiate).
+        gradients: sites at which to return the metric's gradient (``hook_embed`` = inputs).
+
+    Raises:
+        InvalidArgument: anything that does not fit the model or the request.
     """
     info = loaded.info
-    seen: set[str] = set()
-    for i, name in enumerate(capture):
-        if info.site(name) is None:
-            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"capture[{i}]", f"{name!r} does not exist in this model (see GetModelInfo)")
-        if name in seen:
-            raise invalid(Reason.HOOK_SITE_DUPLICATE, f"capture[{i}]", f"{name!r} is listed twice")
-        seen.add(name)
+    job = RunJob([list(s) for s in batch], list(capture), list(interventions), top_k, return_logits, metric, list(gradients))
+    _check_site_list(info, job.capture, "capture")
     if (top_k or return_logits) and not info.has_lm_head:
         raise invalid(Reason.MODEL_HAS_NO_LM_HEAD, "top_k", f"{info.name} has no language-model head; next tokens are undefined")
     if top_k < 0 or top_k > info.vocab_size:
         raise invalid(Reason.TOP_K_OUT_OF_RANGE, "top_k", f"must be in [0, {info.vocab_size}]")
-    lengths = [len(s) for s in batch]
-    seq_len = max(lengths)
-    _check_interventions(loaded, interventions, seq_len)
+    check_interventions(info, job.interventions, batch_size=len(job.batch), length=job.length)
+    if metric is not None:
+        check_metric(info, metric, job.lengths)
+    _check_site_list(info, job.gradients, "gradients")
+    if job.gradients and metric is None:
+        raise invalid(Reason.METRIC_MISSING, "metric", "gradients need a metric to differentiate")
+    if metric is not None and metric.kind == "activation":
+        order = {s.name: i for i, s in enumerate(info.hook_sites)}
+        for i, name in enumerate(job.gradients):
+            if order[name] > order[metric.hook_site]:
+                raise invalid(
+                    Reason.GRADIENT_SITE_UNREACHABLE,
+                    f"gradients[{i}]",
+                    f"{name!r} comes after the metric's site {metric.hook_site!r}; the metric does not depend on it",
+                )
+    for i, iv in enumerate(job.interventions):
+        if iv.kind == "mean" and iv.reference is not None and iv.tensor is None:
+            iv.tensor = reference_mean(loaded, iv.hook_site, iv.reference, f"interventions[{i}].mean_ablation.reference_texts")
+    return job
 
+
+def reference_mean(loaded: LoadedModel, site: str, reference: Sequence[Sequence[int]], fname: str) -> torch.Tensor:
+    """Mean activation of ``site`` over the real tokens of ``reference`` (no interventions)."""
+    spec = loaded.info.site(site)
+    if spec is None or spec.dim_names[:2] != ("batch", "pos"):
+        raise invalid(Reason.HOOK_SITE_NOT_SUPPORTED_HERE, fname, f"a reference mean needs a [batch, pos, ...] site, not {site!r}")
+    if not reference:
+        raise invalid(Reason.INPUT_EMPTY, fname, "give at least one text")
+    out = run_jobs(loaded, [RunJob([list(s) for s in reference], capture=[site])])[0]
+    act = out.captures[site]
+    total = sum(act[b, :n].sum(dim=0) for b, n in enumerate(len(s) for s in reference))
+    return total / sum(len(s) for s in reference)
+
+
+def _job_slice(t: torch.Tensor, dims: Sequence[str], place: Placement) -> torch.Tensor:
+    """The request's rows of a merged tensor, positions cut to its own padded length."""
+    idx = tuple(
+        slice(place.row0, place.row0 + place.rows) if d == "batch" else slice(0, place.length) if d in POSITION_DIMS else slice(None)
+        for d in dims
+    )
+    return t[idx]
+
+
+def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
+    """Run prepared jobs as one right-padded batch; one :class:`RunOutput` per job."""
+    info = loaded.info
+    places: list[Placement] = []
+    row = 0
+    for job in jobs:
+        places.append(Placement(row, job.lengths, job.length))
+        row += len(job.batch)
+    seq_len = max(job.length for job in jobs)
     pad_id = loaded.tokenizer.pad_token_id  # type: ignore[attr-defined]
     pad_id = 0 if pad_id is None else int(pad_id)
-    input_ids = torch.full((len(batch), seq_len), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(batch), seq_len), dtype=torch.long)
-    for b, seq in enumerate(batch):
-        input_ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        attention_mask[b, : len(seq)] = 1
-
+    input_ids = torch.full((row, seq_len), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((row, seq_len), dtype=torch.long)
+    for job, place in zip(jobs, places, strict=True):
+        for b, seq in enumerate(job.batch):
+            input_ids[place.row0 + b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            attention_mask[place.row0 + b, : len(seq)] = 1
     device = next(loaded.model.parameters()).device
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    for iv in interventions:
-        if iv.tensor is not None:
-            iv.tensor = iv.tensor.to(device)
-    captures: dict[str, torch.Tensor] = {}
+
+    needs_grad = any(job.needs_grad for job in jobs)
+    live_sites = list(dict.fromkeys(
+        [s for job in jobs for s in job.gradients]
+        + [job.metric.hook_site for job in jobs if job.metric is not None and job.metric.kind == "activation"]
+    ))
+    capture_sites = list(dict.fromkeys(s for job in jobs for s in job.capture))
+    captures: list[dict[str, torch.Tensor]] = [{} for _ in jobs]
+    live: dict[str, torch.Tensor] = {}
+
+    def bind(name: str):
+        return bind_site(loaded.model, loaded.spec, name, info.num_heads, info.num_kv_heads)
+
     handles = []
     with loaded.lock:
         try:
-            for idx, iv in enumerate(interventions):
-                site = info.site(iv.hook_site)
-                assert site is not None
-                binding = bind_site(loaded.model, loaded.spec, iv.hook_site, info.num_heads, info.num_kv_heads)
-                handles.append(
-                    _install(binding, lambda act, iv=iv, h=site.has_heads, i=idx: _apply(act, iv, h, attention_mask, i))
-                )
-            for name in capture:
-                binding = bind_site(loaded.model, loaded.spec, name, info.num_heads, info.num_kv_heads)
+            if needs_grad:
+                # Parameters are frozen: the embedding output is the one leaf autograd tracks.
+                handles.append(install_hook(bind("hook_embed"), lambda act: act.detach().requires_grad_(True)))
+            for job, place in zip(jobs, places, strict=True):
+                for iv in job.interventions:
+                    dims = info.site(iv.hook_site).dim_names
+                    handles.append(
+                        install_hook(
+                            bind(iv.hook_site),
+                            lambda act, iv=iv, p=place, d=dims: apply_intervention(act, d, iv, p, attention_mask),
+                        )
+                    )
+            for name in live_sites:
 
-                def grab(act: torch.Tensor, name: str = name) -> None:
-                    captures[name] = act.detach().to("cpu", copy=True)
+                def keep(act: torch.Tensor, name: str = name) -> torch.Tensor:
+                    live[name] = act
+                    return act  # returned so that views (e.g. heads of a fused QKV) stay in the graph
 
-                handles.append(_install(binding, grab))
-            with torch.inference_mode():
+                handles.append(install_hook(bind(name), keep))
+            for name in capture_sites:
+                wanted = [(j, places[j]) for j, job in enumerate(jobs) if name in job.capture]
+                dims = info.site(name).dim_names
+
+                def grab(act: torch.Tensor, name: str = name, wanted=wanted, dims=dims) -> None:
+                    for j, place in wanted:
+                        captures[j][name] = _job_slice(act.detach(), dims, place).to("cpu", copy=True)
+
+                handles.append(install_hook(bind(name), grab))
+            with torch.enable_grad() if needs_grad else torch.inference_mode():
                 out = loaded.model(input_ids=input_ids, attention_mask=attention_mask)
         finally:
             for h in handles:
                 h.remove()
+        logits = getattr(out, "logits", None)
+        with torch.enable_grad() if needs_grad else torch.inference_mode():
+            metrics: list[torch.Tensor | None] = []
+            for job, place in zip(jobs, places, strict=True):
+                if job.metric is None:
+                    metrics.append(None)
+                    continue
+                m = job.metric
+                metrics.append(
+                    compute_metric(
+                        m,
+                        rows=range(place.row0, place.row0 + place.rows),
+                        lengths=place.lengths,
+                        logits=logits,
+                        site=live.get(m.hook_site),
+                        site_dims=info.site(m.hook_site).dim_names if m.kind == "activation" else (),
+                    )
+                )
+        grads: dict[str, torch.Tensor] = {}
+        if needs_grad:
+            grad_sites = list(dict.fromkeys(s for job in jobs for s in job.gradients))
+            total = sum(v.sum() for v, job in zip(metrics, jobs, strict=True) if v is not None and job.needs_grad)
+            found = torch.autograd.grad(total, [live[s] for s in grad_sites], allow_unused=True)  # type: ignore[arg-type]
+            for s, g in zip(grad_sites, found, strict=True):
+                grads[s] = torch.zeros_like(live[s]) if g is None else g
+            live.clear()
 
-    missing = [n for n in capture if n not in captures]
-    if missing:  # e.g. an attention implementation that returns no weights
-        raise InvalidArgument(Reason.HOOK_SITE_NOT_CAPTURED, f"these sites produced no tensor: {missing}")
-    logits = getattr(out, "logits", None) if info.has_lm_head else None
+    outputs = []
     tok = loaded.tokenizer
-    top_next: list[list[TopToken]] = []
-    if top_k and logits is not None:
-        for b, n in enumerate(lengths):
-            row = logits[b, n - 1].float().cpu()
-            probs = torch.softmax(row, dim=-1)
-            p, ids = probs.topk(top_k)
-            id_list = ids.tolist()
-            shown = display_tokens(tok, id_list)
-            top_next.append(
-                [
-                    TopToken(i, tok.convert_ids_to_tokens(i), pp, float(row[i]), d)  # type: ignore[attr-defined]
-                    for pp, i, d in zip(p.tolist(), id_list, shown, strict=True)
-                ]
+    for j, (job, place) in enumerate(zip(jobs, places, strict=True)):
+        missing = [n for n in job.capture if n not in captures[j]]
+        if missing:  # e.g. an attention implementation that returns no weights
+            raise InvalidArgument(Reason.HOOK_SITE_NOT_CAPTURED, f"these sites produced no tensor: {missing}")
+        top_next: list[list[TopToken]] = []
+        if job.top_k and logits is not None:
+            for b, n in enumerate(place.lengths):
+                row_logits = logits[place.row0 + b, n - 1].detach().float().cpu()
+                probs = torch.softmax(row_logits, dim=-1)
+                p, ids = probs.topk(job.top_k)
+                id_list = ids.tolist()
+                shown = display_tokens(tok, id_list)
+                top_next.append(
+                    [
+                        TopToken(i, tok.convert_ids_to_tokens(i), pp, float(row_logits[i]), d)  # type: ignore[attr-defined]
+                        for pp, i, d in zip(p.tolist(), id_list, shown, strict=True)
+                    ]
+                )
+        raw = [tok.convert_ids_to_tokens(list(s)) for s in job.batch]  # type: ignore[attr-defined]
+        job_logits = None
+        if job.return_logits and logits is not None:
+            job_logits = _job_slice(logits.detach(), ("batch", "pos", "vocab"), place).to("cpu", copy=True)
+        outputs.append(
+            RunOutput(
+                token_ids=[list(s) for s in job.batch],
+                tokens=raw,
+                captures=captures[j],
+                attention_mask=_job_slice(attention_mask, ("batch", "pos"), place).cpu(),
+                logits=job_logits,
+                top_next=top_next,
+                display_tokens=[display_tokens(tok, s, r) for s, r in zip(job.batch, raw, strict=True)],
+                metric=None if metrics[j] is None else metrics[j].detach().float().cpu(),  # type: ignore[union-attr]
+                gradients={
+                    s: _job_slice(grads[s].detach(), info.site(s).dim_names, place).to("cpu", copy=True) for s in job.gradients
+                },
             )
-    raw = [tok.convert_ids_to_tokens(list(s)) for s in batch]  # type: ignore[attr-defined]
-    return RunOutput(
-        token_ids=[list(s) for s in batch],
-        tokens=raw,
-        captures=captures,
-        attention_mask=attention_mask.cpu(),
-        logits=logits.detach().cpu() if (return_logits and logits is not None) else None,
-        top_next=top_next,
-        display_tokens=[display_tokens(tok, s, r) for s, r in zip(batch, raw, strict=True)],
-    )
+        )
+    return outputs
+
+
+def run_model(loaded: LoadedModel, batch: Sequence[Sequence[int]], **kwargs) -> RunOutput:
+    """Validate and run one request (see :func:`prepare_job` for the arguments)."""
+    return run_jobs(loaded, [prepare_job(loaded, batch, **kwargs)])[0]

@@ -29,14 +29,18 @@ class Limits:
         max_interventions: interventions per request.
         max_compare_inputs: inputs of one CompareAttention.
         max_objects: object references in one StorageService request.
+        max_new_tokens: tokens one Generate call may ask for.
+        max_stop_strings: stop strings of one Generate call.
     """
 
-    max_batch: int = 16
+    max_batch: int = 256
     max_text_chars: int = 20_000
     max_capture: int = 1024
-    max_interventions: int = 64
+    max_interventions: int = 1024
     max_compare_inputs: int = 32
     max_objects: int = 256
+    max_new_tokens: int = 256
+    max_stop_strings: int = 8
 
 
 def tenant_of(context: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +88,20 @@ class Reply:
 
 
 class ServicerHost:
-    """Runs a synchronous servicer's methods from serialized requests, in worker threads."""
+    """Runs a synchronous servicer's methods from serialized requests, in worker threads.
 
-    def __init__(self, servicer: Any, descriptor: ServiceDescriptor) -> None:
+    The threads are its own (``max_workers``), not asyncio's default pool of ``cpus + 4``: a
+    replica that merges concurrent requests into one forward pass needs them all in flight.
+    """
+
+    def __init__(self, servicer: Any, descriptor: ServiceDescriptor, max_workers: int = 64) -> None:
         self.servicer = servicer
         self.descriptor = descriptor
         self.methods = method_table(descriptor)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{descriptor.name}-worker")
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _parse(self, method: str, request: bytes) -> Any:
         m = self.methods.get(method)
@@ -111,7 +120,7 @@ class ServicerHost:
             return Reply.failure(exc)
         ctx = RecordingContext(((TENANT_KEY, tenant),))
         try:
-            resp = await asyncio.to_thread(getattr(self.servicer, method), req, ctx)
+            resp = await self._in_thread(getattr(self.servicer, method), req, ctx)
         except asyncio.CancelledError:
             ctx.cancel()
             raise
@@ -133,7 +142,7 @@ class ServicerHost:
         done = object()
         try:
             while True:
-                item = await asyncio.to_thread(next, gen, done)
+                item = await self._in_thread(next, gen, done)
                 if item is done:
                     break
                 yield Reply.ok(item.SerializeToString())

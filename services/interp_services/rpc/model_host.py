@@ -1,7 +1,10 @@
-"""ModelHostService servicer: decode -> core (models, run) -> encode.
+"""ModelHostService servicer: decode -> core (models, run, generate) -> encode.
 
 The model host holds the weights; other services that only *read* activations (attention,
 probing, activation statistics) call RunModel here and get tensors through the store.
+Concurrent RunModel calls for one model are merged into shared forward passes by
+``core.batching.RunBatcher``; every request is validated on its own thread first
+(``core.run.prepare_job``), so a bad request fails alone and never joins a batch.
 """
 
 from __future__ import annotations
@@ -12,14 +15,20 @@ import time
 from collections.abc import Iterator
 
 import grpc
+import torch
 
 from interp.v1 import model_host_service_pb2 as pb
+from interp_services.core.batching import RunBatcher
 from interp_services.core.errors import ResourceExhausted, invalid
+from interp_services.core.generate import GeneratedToken, GenerationSettings, check_generation, generate
+from interp_services.core.interventions import Intervention
+from interp_services.core.metrics import Metric
 from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
 from interp_services.core.reasons import Reason
-from interp_services.core.run import Intervention, check_token_ids, run_model, tokenize
+from interp_services.core.run import check_token_ids, prepare_job, reference_mean, tokenize
 from interp_services.core.tokens import display_tokens
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
+from interp_services.rpc.codec import decode as decode_tensor
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
 from interp_services.rpc.toolkit import check_texts
@@ -50,6 +59,7 @@ def info_to_proto(info: ModelInfo) -> pb.ModelInfo:
         num_parameters=info.num_parameters,
         has_lm_head=info.has_lm_head,
         source=_SOURCE.get(info.source, pb.MODEL_SOURCE_UNSPECIFIED),
+        num_labels=info.num_labels,
         hook_sites=[
             pb.HookSite(name=s.name, dim_names=list(s.dim_names), intervenable=s.intervenable, has_heads=s.has_heads)
             for s in info.hook_sites
@@ -57,34 +67,65 @@ def info_to_proto(info: ModelInfo) -> pb.ModelInfo:
     )
 
 
-_ACTIONS = {"zero_ablation": "zero", "mean_ablation": "mean", "patch": "patch", "steering": "steer"}
+_ACTIONS = {
+    "zero_ablation": "zero",
+    "mean_ablation": "mean",
+    "patch": "patch",
+    "steering": "steer",
+    "scale": "scale",
+    "noise": "noise",
+}
+_SCORES = {pb.SCORE_KIND_UNSPECIFIED: "log_prob", pb.SCORE_KIND_LOG_PROB: "log_prob", pb.SCORE_KIND_LOGIT: "logit", pb.SCORE_KIND_PROBABILITY: "prob"}
+_FINISH = {"length": pb.FINISH_REASON_LENGTH, "eos": pb.FINISH_REASON_END_OF_SEQUENCE, "stop": pb.FINISH_REASON_STOP_STRING}
 
 
 class ModelHostServicer:
     """Serves ModelHostService from a ModelCache and a TensorStore."""
 
-    def __init__(self, cache: ModelCache, store: TensorStore | None, limits: Limits, policy: DeliveryPolicy) -> None:
+    def __init__(
+        self,
+        cache: ModelCache,
+        store: TensorStore | None,
+        limits: Limits,
+        policy: DeliveryPolicy,
+        batcher: RunBatcher | None = None,
+    ) -> None:
         self.cache = cache
         self.store = store
         self.limits = limits
         self.policy = policy
+        self.batcher = batcher or RunBatcher()
 
     # -- helpers -----------------------------------------------------------------------------
     def _model(self, name: str) -> LoadedModel:
         return self.cache.get(name.strip() if name else name)
 
-    def _decode_interventions(self, req: pb.RunModelRequest, tenant: str) -> list[Intervention]:
-        if len(req.interventions) > self.limits.max_interventions:
+    def _decode_interventions(self, items, tenant: str, model: LoadedModel) -> list[Intervention]:
+        if len(items) > self.limits.max_interventions:
             raise ResourceExhausted(Reason.TOO_MANY_INTERVENTIONS, f"interventions: at most {self.limits.max_interventions}")
         out = []
-        for i, iv in enumerate(req.interventions):
+        refs: dict[bytes, torch.Tensor] = {}  # a sweep names one stored source many times: read it once
+
+        def decode(msg, fname: str, store, tenant: str) -> torch.Tensor:
+            if msg.WhichOneof("data") != "object":
+                return decode_tensor(msg, fname, store=store, tenant=tenant)
+            key = msg.object.SerializeToString()
+            if key not in refs:
+                refs[key] = decode_tensor(msg, fname, store=store, tenant=tenant)
+            return refs[key]
+
+        for i, iv in enumerate(items):
             f = f"interventions[{i}]"
             action = iv.WhichOneof("action")
             if action is None:
-                raise invalid(Reason.INTERVENTION_ACTION_MISSING, f"{f}.action", "set one of zero_ablation, mean_ablation, patch, steering")
-            tensor, scale = None, 1.0
+                raise invalid(Reason.INTERVENTION_ACTION_MISSING, f"{f}.action", "set one of " + ", ".join(_ACTIONS))
+            tensor, scale, reference = None, 1.0, None
             if action == "mean_ablation" and iv.mean_ablation.HasField("mean"):
                 tensor = decode(iv.mean_ablation.mean, f"{f}.mean_ablation.mean", store=self.store, tenant=tenant)
+            elif action == "mean_ablation" and iv.mean_ablation.HasField("reference_texts"):
+                fname = f"{f}.mean_ablation.reference_texts.texts"
+                texts = check_texts(iv.mean_ablation.reference_texts.texts, fname, self.limits)
+                reference = tokenize(model, texts, max_tokens=model.info.max_tokens, field_name=fname)
             elif action == "patch":
                 if not iv.patch.HasField("source"):
                     raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.patch.source", "required")
@@ -94,10 +135,45 @@ class ModelHostServicer:
                     raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.steering.vector", "required")
                 tensor = decode(iv.steering.vector, f"{f}.steering.vector", store=self.store, tenant=tenant)
                 scale = iv.steering.scale or 1.0
+            elif action == "scale":
+                scale = iv.scale.factor
             out.append(
-                Intervention(iv.hook_site, _ACTIONS[action], list(iv.positions), list(iv.heads), tensor, scale)
+                Intervention(
+                    iv.hook_site,
+                    _ACTIONS[action],
+                    positions=list(iv.positions),
+                    heads=list(iv.heads),
+                    tensor=tensor,
+                    scale=scale,
+                    sequences=list(iv.sequences),
+                    key_positions=list(iv.key_positions),
+                    std=iv.noise.std if action == "noise" else 0.0,
+                    seed=iv.noise.seed if action == "noise" else 0,
+                    reference=reference,
+                )
             )
         return out
+
+    def _decode_metric(self, req: pb.RunModelRequest, tenant: str) -> Metric | None:
+        if not req.HasField("metric"):
+            return None
+        which = req.metric.WhichOneof("metric")
+        if which is None:
+            raise invalid(Reason.METRIC_INVALID, "metric", "set one of token, logit_difference, class_score, activation")
+        if which == "token":
+            t = req.metric.token
+            return Metric("token", token_ids=list(t.token_ids), positions=list(t.positions), score=_SCORES.get(t.kind, "?"))
+        if which == "logit_difference":
+            d = req.metric.logit_difference
+            return Metric("logit_diff", token_ids=list(d.correct_token_ids), other_ids=list(d.incorrect_token_ids), positions=list(d.positions))
+        if which == "class_score":
+            c = req.metric.class_score
+            return Metric("class", class_indices=list(c.class_indices), score=_SCORES.get(c.kind, "?"))
+        a = req.metric.activation
+        direction = None
+        if a.HasField("direction"):
+            direction = decode(a.direction, "metric.activation.direction", store=self.store, tenant=tenant)
+        return Metric("activation", hook_site=a.hook_site, positions=list(a.positions), index=list(a.index), direction=direction)
 
     # -- RPCs --------------------------------------------------------------------------------
     @rpc_method(pb.ListModelsResponse)
@@ -173,8 +249,8 @@ class ModelHostServicer:
         which = request.WhichOneof("input")
         if which is None:
             raise invalid(Reason.INPUT_EMPTY, "input", "set texts or tokens")
-        if len(request.capture) > self.limits.max_capture:
-            raise ResourceExhausted(Reason.TOO_MANY_CAPTURES, f"capture: at most {self.limits.max_capture} sites")
+        if len(request.capture) + len(request.gradients) > self.limits.max_capture:
+            raise ResourceExhausted(Reason.TOO_MANY_CAPTURES, f"capture and gradients: at most {self.limits.max_capture} sites")
         if which == "texts":
             check_texts(request.texts.texts, "texts.texts", self.limits)
         elif len(request.tokens.sequences) > self.limits.max_batch:
@@ -185,17 +261,19 @@ class ModelHostServicer:
             batch = tokenize(m, list(request.texts.texts), max_tokens=m.info.max_tokens, field_name="texts.texts")
         else:
             batch = check_token_ids(m, [list(s.ids) for s in request.tokens.sequences], max_tokens=m.info.max_tokens)
-        interventions = self._decode_interventions(request, tenant)
-        out = run_model(
+        job = prepare_job(
             m,
             batch,
             capture=list(request.capture),
-            interventions=interventions,
+            interventions=self._decode_interventions(request.interventions, tenant, m),
             top_k=request.top_k,
             return_logits=request.return_logits,
+            metric=self._decode_metric(request, tenant),
+            gradients=list(request.gradients),
         )
-        total = sum(nbytes(t) for t in out.captures.values()) + (nbytes(out.logits) if out.logits is not None else 0)
-        inline = deliverer.plan(total)
+        out = self.batcher.run(m, job)
+        tensors = [*out.captures.values(), *out.gradients.values()] + ([out.logits] if out.logits is not None else [])
+        inline = deliverer.plan(sum(nbytes(t) for t in tensors))
         resp = pb.RunModelResponse(model=m.info.name)
         for ids, toks, shown, top in zip(
             out.token_ids, out.tokens, out.display_tokens, out.top_next or [[]] * len(out.token_ids), strict=True
@@ -219,9 +297,72 @@ class ModelHostServicer:
             resp.activations.append(
                 pb.CapturedActivation(hook_site=name, tensor=deliverer.encode(out.captures[name], site.dim_names, inline))
             )
+        for name in request.gradients:
+            site = m.info.site(name)
+            assert site is not None
+            resp.gradients.append(
+                pb.CapturedActivation(hook_site=name, tensor=deliverer.encode(out.gradients[name], site.dim_names, inline))
+            )
+        if out.metric is not None:
+            resp.metric_values.extend(out.metric.tolist())
         if out.logits is not None:
             resp.logits.CopyFrom(deliverer.encode(out.logits, ("batch", "pos", "vocab"), inline))
         if len(set(map(len, out.token_ids))) > 1:
             resp.attention_mask.CopyFrom(deliverer.encode(out.attention_mask, ("batch", "pos"), True))
         return resp
+
+    @rpc_method(pb.GenerateResponse)
+    def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Iterator[pb.GenerateResponse]:
+        tenant = tenant_of(context)
+        which = request.WhichOneof("input")
+        if which is None:
+            raise invalid(Reason.INPUT_EMPTY, "input", "set text or tokens")
+        if len(request.stop) > self.limits.max_stop_strings:
+            raise invalid(Reason.SAMPLING_PARAMETER_INVALID, "stop", f"at most {self.limits.max_stop_strings} stop strings")
+        if len(request.capture) > self.limits.max_capture:
+            raise ResourceExhausted(Reason.TOO_MANY_CAPTURES, f"capture: at most {self.limits.max_capture} sites")
+        deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, "runs/", inline_limit=request.max_inline_bytes)
+        m = self._model(request.model)
+        if which == "text":
+            check_texts([request.text], "text", self.limits)
+            prompt = tokenize(m, [request.text], max_tokens=m.info.max_tokens, field_name="text")[0]
+        else:
+            prompt = check_token_ids(m, [list(request.tokens.ids)], max_tokens=m.info.max_tokens)[0]
+        settings = GenerationSettings(
+            max_new_tokens=32 if request.max_new_tokens == 0 else request.max_new_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=request.seed,
+            stop=list(request.stop),
+            ignore_eos=request.ignore_eos,
+        )
+        interventions = self._decode_interventions(request.interventions, tenant, m)
+        capture = list(request.capture)
+        check_generation(m, prompt, settings, interventions, capture, max_new_tokens_limit=self.limits.max_new_tokens)
+        for i, iv in enumerate(interventions):
+            if iv.kind == "mean" and iv.reference is not None and iv.tensor is None:
+                iv.tensor = reference_mean(m, iv.hook_site, iv.reference, f"interventions[{i}].mean_ablation.reference_texts")
+        for event in generate(m, prompt, settings, interventions=interventions, capture=capture, should_stop=lambda: not context.is_active()):
+            if isinstance(event, GeneratedToken):
+                yield pb.GenerateResponse(
+                    token=pb.GeneratedToken(
+                        token_id=event.token_id, token=event.token, text=event.text, logprob=event.logprob, position=event.position
+                    )
+                )
+                continue
+            inline = deliverer.plan(sum(nbytes(t) for t in event.captures.values()))
+            result = pb.GenerationResult(
+                model=m.info.name,
+                prompt_token_ids=event.prompt_ids,
+                token_ids=event.token_ids,
+                text=event.text,
+                finish_reason=_FINISH[event.finish_reason],
+            )
+            for name in capture:
+                site = m.info.site(name)
+                assert site is not None
+                result.activations.append(
+                    pb.CapturedActivation(hook_site=name, tensor=deliverer.encode(event.captures[name], site.dim_names, inline))
+                )
+            yield pb.GenerateResponse(result=result)
 

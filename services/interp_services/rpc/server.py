@@ -26,7 +26,7 @@ def create_server(
     address: str,
     servicers: Sequence[tuple[ServiceDescriptor, Any]],
     *,
-    max_workers: int = 8,
+    max_workers: int = 64,
     max_message_bytes: int = 64 << 20,
 ) -> tuple[grpc.Server, int]:
     """Start a server with the given ``(descriptor, servicer)`` pairs on ``address``.

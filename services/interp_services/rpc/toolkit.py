@@ -23,7 +23,7 @@ import torch
 from interp.v1 import common_pb2
 from interp.v1 import model_host_service_pb2 as mh
 from interp.v1 import tensor_pb2 as tpb
-from interp_services.core.errors import ResourceExhausted, invalid
+from interp_services.core.errors import ResourceExhausted, check_indices, invalid
 from interp_services.core.reasons import Reason
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.codec import DeliveryPolicy, decode, stored_ref
@@ -63,17 +63,8 @@ def check_count(value: int, field: str, *, low: int, high: int, reason: Reason =
 
 
 def _indices(values: Iterable[int], limit: int, field: str, out_of_range: Reason, duplicate: Reason) -> list[int]:
-    values = list(values)
-    if not values:
-        return list(range(limit))
-    seen: set[int] = set()
-    for i, v in enumerate(values):
-        if not 0 <= v < limit:
-            raise invalid(out_of_range, f"{field}[{i}]", f"{v} is outside [0, {limit})")
-        if v in seen:
-            raise invalid(duplicate, f"{field}[{i}]", f"{v} is listed twice")
-        seen.add(v)
-    return values
+    """The checked indices, or all of them when none are given."""
+    return check_indices(values, limit, field, out_of_range, duplicate) or list(range(limit))
 
 
 def select_layers_heads(

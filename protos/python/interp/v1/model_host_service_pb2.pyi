@@ -15,10 +15,32 @@ class ModelSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_SOURCE_BUILTIN: _ClassVar[ModelSource]
     MODEL_SOURCE_LOCAL_DIRECTORY: _ClassVar[ModelSource]
     MODEL_SOURCE_HUB: _ClassVar[ModelSource]
+
+class ScoreKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCORE_KIND_UNSPECIFIED: _ClassVar[ScoreKind]
+    SCORE_KIND_LOG_PROB: _ClassVar[ScoreKind]
+    SCORE_KIND_LOGIT: _ClassVar[ScoreKind]
+    SCORE_KIND_PROBABILITY: _ClassVar[ScoreKind]
+
+class FinishReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FINISH_REASON_UNSPECIFIED: _ClassVar[FinishReason]
+    FINISH_REASON_LENGTH: _ClassVar[FinishReason]
+    FINISH_REASON_END_OF_SEQUENCE: _ClassVar[FinishReason]
+    FINISH_REASON_STOP_STRING: _ClassVar[FinishReason]
 MODEL_SOURCE_UNSPECIFIED: ModelSource
 MODEL_SOURCE_BUILTIN: ModelSource
 MODEL_SOURCE_LOCAL_DIRECTORY: ModelSource
 MODEL_SOURCE_HUB: ModelSource
+SCORE_KIND_UNSPECIFIED: ScoreKind
+SCORE_KIND_LOG_PROB: ScoreKind
+SCORE_KIND_LOGIT: ScoreKind
+SCORE_KIND_PROBABILITY: ScoreKind
+FINISH_REASON_UNSPECIFIED: FinishReason
+FINISH_REASON_LENGTH: FinishReason
+FINISH_REASON_END_OF_SEQUENCE: FinishReason
+FINISH_REASON_STOP_STRING: FinishReason
 
 class ModelSummary(_message.Message):
     __slots__ = ("name", "source", "loaded", "description")
@@ -55,7 +77,7 @@ class HookSite(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dim_names: _Optional[_Iterable[str]] = ..., intervenable: _Optional[bool] = ..., has_heads: _Optional[bool] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "family", "architecture", "causal", "num_layers", "num_heads", "num_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_tokens", "num_parameters", "has_lm_head", "hook_sites", "source")
+    __slots__ = ("name", "family", "architecture", "causal", "num_layers", "num_heads", "num_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_tokens", "num_parameters", "has_lm_head", "hook_sites", "source", "num_labels")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +94,7 @@ class ModelInfo(_message.Message):
     HAS_LM_HEAD_FIELD_NUMBER: _ClassVar[int]
     HOOK_SITES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    NUM_LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     family: str
     architecture: str
@@ -88,7 +111,8 @@ class ModelInfo(_message.Message):
     has_lm_head: bool
     hook_sites: _containers.RepeatedCompositeFieldContainer[HookSite]
     source: ModelSource
-    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., architecture: _Optional[str] = ..., causal: _Optional[bool] = ..., num_layers: _Optional[int] = ..., num_heads: _Optional[int] = ..., num_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_tokens: _Optional[int] = ..., num_parameters: _Optional[int] = ..., has_lm_head: _Optional[bool] = ..., hook_sites: _Optional[_Iterable[_Union[HookSite, _Mapping]]] = ..., source: _Optional[_Union[ModelSource, str]] = ...) -> None: ...
+    num_labels: int
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., architecture: _Optional[str] = ..., causal: _Optional[bool] = ..., num_layers: _Optional[int] = ..., num_heads: _Optional[int] = ..., num_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_tokens: _Optional[int] = ..., num_parameters: _Optional[int] = ..., has_lm_head: _Optional[bool] = ..., hook_sites: _Optional[_Iterable[_Union[HookSite, _Mapping]]] = ..., source: _Optional[_Union[ModelSource, str]] = ..., num_labels: _Optional[int] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ("model",)
@@ -155,10 +179,26 @@ class ZeroAblation(_message.Message):
     def __init__(self) -> None: ...
 
 class MeanAblation(_message.Message):
-    __slots__ = ("mean",)
+    __slots__ = ("mean", "reference_texts")
     MEAN_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_TEXTS_FIELD_NUMBER: _ClassVar[int]
     mean: _tensor_pb2.Tensor
-    def __init__(self, mean: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    reference_texts: _common_pb2.TextBatch
+    def __init__(self, mean: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., reference_texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ...) -> None: ...
+
+class ScaleActivation(_message.Message):
+    __slots__ = ("factor",)
+    FACTOR_FIELD_NUMBER: _ClassVar[int]
+    factor: float
+    def __init__(self, factor: _Optional[float] = ...) -> None: ...
+
+class GaussianNoise(_message.Message):
+    __slots__ = ("std", "seed")
+    STD_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    std: float
+    seed: int
+    def __init__(self, std: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ActivationPatch(_message.Message):
     __slots__ = ("source",)
@@ -175,22 +215,82 @@ class SteeringVector(_message.Message):
     def __init__(self, vector: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("hook_site", "positions", "heads", "zero_ablation", "mean_ablation", "patch", "steering")
+    __slots__ = ("hook_site", "positions", "heads", "sequences", "key_positions", "zero_ablation", "mean_ablation", "patch", "steering", "scale", "noise")
     HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     HEADS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCES_FIELD_NUMBER: _ClassVar[int]
+    KEY_POSITIONS_FIELD_NUMBER: _ClassVar[int]
     ZERO_ABLATION_FIELD_NUMBER: _ClassVar[int]
     MEAN_ABLATION_FIELD_NUMBER: _ClassVar[int]
     PATCH_FIELD_NUMBER: _ClassVar[int]
     STEERING_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FIELD_NUMBER: _ClassVar[int]
     hook_site: str
     positions: _containers.RepeatedScalarFieldContainer[int]
     heads: _containers.RepeatedScalarFieldContainer[int]
+    sequences: _containers.RepeatedScalarFieldContainer[int]
+    key_positions: _containers.RepeatedScalarFieldContainer[int]
     zero_ablation: ZeroAblation
     mean_ablation: MeanAblation
     patch: ActivationPatch
     steering: SteeringVector
-    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ...) -> None: ...
+    scale: ScaleActivation
+    noise: GaussianNoise
+    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., sequences: _Optional[_Iterable[int]] = ..., key_positions: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ..., scale: _Optional[_Union[ScaleActivation, _Mapping]] = ..., noise: _Optional[_Union[GaussianNoise, _Mapping]] = ...) -> None: ...
+
+class TokenScore(_message.Message):
+    __slots__ = ("token_ids", "positions", "kind")
+    TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    token_ids: _containers.RepeatedScalarFieldContainer[int]
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    kind: ScoreKind
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., positions: _Optional[_Iterable[int]] = ..., kind: _Optional[_Union[ScoreKind, str]] = ...) -> None: ...
+
+class LogitDifference(_message.Message):
+    __slots__ = ("correct_token_ids", "incorrect_token_ids", "positions")
+    CORRECT_TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    INCORRECT_TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    correct_token_ids: _containers.RepeatedScalarFieldContainer[int]
+    incorrect_token_ids: _containers.RepeatedScalarFieldContainer[int]
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, correct_token_ids: _Optional[_Iterable[int]] = ..., incorrect_token_ids: _Optional[_Iterable[int]] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ClassScore(_message.Message):
+    __slots__ = ("class_indices", "kind")
+    CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    class_indices: _containers.RepeatedScalarFieldContainer[int]
+    kind: ScoreKind
+    def __init__(self, class_indices: _Optional[_Iterable[int]] = ..., kind: _Optional[_Union[ScoreKind, str]] = ...) -> None: ...
+
+class ActivationScore(_message.Message):
+    __slots__ = ("hook_site", "positions", "index", "direction")
+    HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    hook_site: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    index: _containers.RepeatedScalarFieldContainer[int]
+    direction: _tensor_pb2.Tensor
+    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., index: _Optional[_Iterable[int]] = ..., direction: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class Metric(_message.Message):
+    __slots__ = ("token", "logit_difference", "class_score", "activation")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_SCORE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    token: TokenScore
+    logit_difference: LogitDifference
+    class_score: ClassScore
+    activation: ActivationScore
+    def __init__(self, token: _Optional[_Union[TokenScore, _Mapping]] = ..., logit_difference: _Optional[_Union[LogitDifference, _Mapping]] = ..., class_score: _Optional[_Union[ClassScore, _Mapping]] = ..., activation: _Optional[_Union[ActivationScore, _Mapping]] = ...) -> None: ...
 
 class TokenBatch(_message.Message):
     __slots__ = ("sequences",)
@@ -199,7 +299,7 @@ class TokenBatch(_message.Message):
     def __init__(self, sequences: _Optional[_Iterable[_Union[TokenIds, _Mapping]]] = ...) -> None: ...
 
 class RunModelRequest(_message.Message):
-    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes")
+    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes", "metric", "gradients")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +309,8 @@ class RunModelRequest(_message.Message):
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RETURN_LOGITS_FIELD_NUMBER: _ClassVar[int]
     MAX_INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    GRADIENTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     texts: _common_pb2.TextBatch
     tokens: TokenBatch
@@ -218,7 +320,9 @@ class RunModelRequest(_message.Message):
     top_k: int
     return_logits: bool
     max_inline_bytes: int
-    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ...) -> None: ...
+    metric: Metric
+    gradients: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., gradients: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CapturedActivation(_message.Message):
     __slots__ = ("hook_site", "tensor")
@@ -255,15 +359,87 @@ class SequenceResult(_message.Message):
     def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., top_next_tokens: _Optional[_Iterable[_Union[TokenProbability, _Mapping]]] = ..., display_tokens: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunModelResponse(_message.Message):
-    __slots__ = ("model", "sequences", "activations", "logits", "attention_mask")
+    __slots__ = ("model", "sequences", "activations", "logits", "attention_mask", "metric_values", "gradients")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
     LOGITS_FIELD_NUMBER: _ClassVar[int]
     ATTENTION_MASK_FIELD_NUMBER: _ClassVar[int]
+    METRIC_VALUES_FIELD_NUMBER: _ClassVar[int]
+    GRADIENTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     sequences: _containers.RepeatedCompositeFieldContainer[SequenceResult]
     activations: _containers.RepeatedCompositeFieldContainer[CapturedActivation]
     logits: _tensor_pb2.Tensor
     attention_mask: _tensor_pb2.Tensor
-    def __init__(self, model: _Optional[str] = ..., sequences: _Optional[_Iterable[_Union[SequenceResult, _Mapping]]] = ..., activations: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., attention_mask: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    metric_values: _containers.RepeatedScalarFieldContainer[float]
+    gradients: _containers.RepeatedCompositeFieldContainer[CapturedActivation]
+    def __init__(self, model: _Optional[str] = ..., sequences: _Optional[_Iterable[_Union[SequenceResult, _Mapping]]] = ..., activations: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., attention_mask: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metric_values: _Optional[_Iterable[float]] = ..., gradients: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("model", "text", "tokens", "max_new_tokens", "temperature", "top_p", "seed", "stop", "interventions", "capture", "delivery", "max_inline_bytes", "ignore_eos")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    INTERVENTIONS_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    MAX_INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_EOS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    text: str
+    tokens: TokenIds
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    stop: _containers.RepeatedScalarFieldContainer[str]
+    interventions: _containers.RepeatedCompositeFieldContainer[Intervention]
+    capture: _containers.RepeatedScalarFieldContainer[str]
+    delivery: _tensor_pb2.ResultDelivery
+    max_inline_bytes: int
+    ignore_eos: bool
+    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., tokens: _Optional[_Union[TokenIds, _Mapping]] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., capture: _Optional[_Iterable[str]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., max_inline_bytes: _Optional[int] = ..., ignore_eos: _Optional[bool] = ...) -> None: ...
+
+class GeneratedToken(_message.Message):
+    __slots__ = ("token_id", "token", "text", "logprob", "position")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LOGPROB_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    token_id: int
+    token: str
+    text: str
+    logprob: float
+    position: int
+    def __init__(self, token_id: _Optional[int] = ..., token: _Optional[str] = ..., text: _Optional[str] = ..., logprob: _Optional[float] = ..., position: _Optional[int] = ...) -> None: ...
+
+class GenerationResult(_message.Message):
+    __slots__ = ("model", "prompt_token_ids", "token_ids", "text", "finish_reason", "activations")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    prompt_token_ids: _containers.RepeatedScalarFieldContainer[int]
+    token_ids: _containers.RepeatedScalarFieldContainer[int]
+    text: str
+    finish_reason: FinishReason
+    activations: _containers.RepeatedCompositeFieldContainer[CapturedActivation]
+    def __init__(self, model: _Optional[str] = ..., prompt_token_ids: _Optional[_Iterable[int]] = ..., token_ids: _Optional[_Iterable[int]] = ..., text: _Optional[str] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., activations: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("token", "result")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    token: GeneratedToken
+    result: GenerationResult
+    def __init__(self, token: _Optional[_Union[GeneratedToken, _Mapping]] = ..., result: _Optional[_Union[GenerationResult, _Mapping]] = ...) -> None: ...

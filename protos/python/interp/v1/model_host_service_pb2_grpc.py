@@ -62,6 +62,11 @@ class ModelHostServiceStub:
                 request_serializer=interp_dot_v1_dot_model__host__service__pb2.RunModelRequest.SerializeToString,
                 response_deserializer=interp_dot_v1_dot_model__host__service__pb2.RunModelResponse.FromString,
                 _registered_method=True)
+        self.Generate = channel.unary_stream(
+                '/interp.v1.ModelHostService/Generate',
+                request_serializer=interp_dot_v1_dot_model__host__service__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=interp_dot_v1_dot_model__host__service__pb2.GenerateResponse.FromString,
+                _registered_method=True)
 
 
 class ModelHostServiceServicer:
@@ -99,7 +104,18 @@ class ModelHostServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunModel(self, request, context):
-        """Runs a batch forward pass, optionally with interventions, capturing chosen hook sites.
+        """Runs a batch forward pass, optionally with interventions, capturing chosen hook sites, and
+        optionally a backward pass: a typed metric per sequence and its gradients at chosen sites.
+        Concurrent small calls for the same model are merged into one forward pass on the server;
+        each keeps its own inputs, interventions, captures and results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Generate(self, request, context):
+        """Generates a continuation of one prompt, streaming each token as it is chosen, with
+        interventions (e.g. steering vectors) applied at every step. Cancelling the call stops it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,6 +148,11 @@ def add_ModelHostServiceServicer_to_server(servicer, server):
                     servicer.RunModel,
                     request_deserializer=interp_dot_v1_dot_model__host__service__pb2.RunModelRequest.FromString,
                     response_serializer=interp_dot_v1_dot_model__host__service__pb2.RunModelResponse.SerializeToString,
+            ),
+            'Generate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Generate,
+                    request_deserializer=interp_dot_v1_dot_model__host__service__pb2.GenerateRequest.FromString,
+                    response_serializer=interp_dot_v1_dot_model__host__service__pb2.GenerateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,6 +293,33 @@ class ModelHostService:
             '/interp.v1.ModelHostService/RunModel',
             interp_dot_v1_dot_model__host__service__pb2.RunModelRequest.SerializeToString,
             interp_dot_v1_dot_model__host__service__pb2.RunModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Generate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/interp.v1.ModelHostService/Generate',
+            interp_dot_v1_dot_model__host__service__pb2.GenerateRequest.SerializeToString,
+            interp_dot_v1_dot_model__host__service__pb2.GenerateResponse.FromString,
             options,
             channel_credentials,
             insecure,
