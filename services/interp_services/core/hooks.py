@@ -32,7 +32,10 @@ adds identity :class:`HookPoint` modules for them once per loaded model (Transfo
   the pattern can be patched, zeroed or scaled and carries gradients.
 * ``hook_result``: a permanent forward hook on the output projection splits ``W_O z`` into one
   term per head and sends them through the projection's ``hook_result`` point -- only when that
-  point has hooks, so runs that do not ask for per-head results pay nothing.
+  point has hooks, so runs that do not ask for per-head results pay nothing. Without autograd
+  the output is the projection's own plus whatever the hooks changed (a capture alone changes
+  nothing, bit for bit); with autograd it is the sum of the heads' terms plus the bias, so
+  gradients reach each head's term.
 """
 
 from __future__ import annotations
@@ -249,11 +252,11 @@ def register_attention_function() -> None:
     AttentionMaskInterface.register(ATTENTION_FUNCTION, eager_mask)
 
 
-def _out_projection(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(W [in, out], bias)`` of a Linear or of GPT-2's Conv1D (which stores ``[in, out]``)."""
+def _out_weight(module: nn.Module) -> torch.Tensor:
+    """``W [in, out]`` of a Linear or of GPT-2's Conv1D (which stores ``[in, out]``)."""
     if isinstance(module, nn.Linear):
-        return module.weight.t(), module.bias
-    return module.weight, module.bias  # type: ignore[return-value]
+        return module.weight.t()
+    return module.weight  # type: ignore[return-value]
 
 
 def install_hook_points(model: nn.Module, spec: FamilySpec, num_heads: int) -> None:
@@ -272,13 +275,19 @@ def install_hook_points(model: nn.Module, spec: FamilySpec, num_heads: int) -> N
             if not point._forward_hooks:
                 return None
             z = args[0]
-            w, bias = _out_projection(module)
+            w = _out_weight(module)
             d_head = z.shape[-1] // num_heads
             # result[b, p, h, :] = z[b, p, h, :] @ W_O[h]: the heads' terms of the projection.
             result = torch.einsum("bphd,hdm->bphm", z.reshape(*z.shape[:-1], num_heads, d_head), w.reshape(num_heads, d_head, -1))
-            result = point(result)
-            out = result.sum(dim=-2)
-            return out if bias is None else out + bias
+            new = point(result)
+            if not torch.is_grad_enabled():
+                # Only what the hooks changed is added: a capture alone leaves the output
+                # bit-identical to the projection's own.
+                return output + (new - result).sum(dim=-2)
+            # Under autograd the heads' terms must *be* the output (the form above would give
+            # a hook that returns its input unchanged a zero gradient): sum them, add the bias.
+            bias = getattr(module, "bias", None)
+            return new.sum(dim=-2) if bias is None else new.sum(dim=-2) + bias
 
         o.register_forward_hook(split_heads)
 

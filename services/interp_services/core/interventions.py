@@ -241,6 +241,9 @@ def selection(act: torch.Tensor, dims: Sequence[str], iv: Intervention, place: P
 
 def _unit_view(act: torch.Tensor, dims: Sequence[str], t: torch.Tensor) -> torch.Tensor:
     """A one-position tensor (or one head's worth) reshaped to broadcast against ``act``."""
+    if "key_pos" in dims:  # a request's [..., key_pos] tensor; a merged batch may have more keys
+        n = act.shape[list(dims).index("key_pos")]
+        t = t[..., :n] if t.shape[-1] >= n else torch.nn.functional.pad(t, (0, n - t.shape[-1]))
     shape = [1 if d in ("batch", *_QUERY_DIMS) else act.shape[i] for i, d in enumerate(dims)]
     unit = [n for n, d in zip(shape, dims, strict=True) if d not in ("batch", *_QUERY_DIMS)]
     if list(t.shape) != unit:  # one head's worth, e.g. [d_head]: broadcast over heads

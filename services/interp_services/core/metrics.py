@@ -158,6 +158,7 @@ def compute_metric(
     logits: torch.Tensor | None,
     site: torch.Tensor | None,
     site_dims: Sequence[str] = (),
+    columns: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The metric for the sequences in ``rows`` of a batch: a ``[len(rows)]`` tensor.
 
@@ -165,6 +166,8 @@ def compute_metric(
         logits: ``[batch, pos, vocab]`` (causal LM) or ``[batch, classes]`` (classifier).
         site: the live activation of ``metric.hook_site`` (``activation`` metrics).
         site_dims: that site's dimension names.
+        columns: when the logits hold only some positions (``logits_to_keep``), the column of
+            each position (``[pos]``).
     """
     device = (logits if logits is not None else site).device  # type: ignore[union-attr]
     r = torch.tensor(list(rows), device=device)
@@ -176,13 +179,15 @@ def compute_metric(
     pos = torch.tensor(resolve_positions(metric.positions, lengths), device=device)
     if metric.kind in ("token", "logit_diff"):
         assert logits is not None
-        read = logits[r, pos]  # [n, vocab]
+        read = logits[r, pos if columns is None else columns[pos]]  # [n, vocab]
         ids = torch.tensor([_pick(metric.token_ids, b) for b in range(n)], device=device)
         if metric.kind == "token":
             return _score(read, ids, metric.score)
         other = torch.tensor([_pick(metric.other_ids, b) for b in range(n)], device=device)
         return _score(read, ids, "logit") - _score(read, other, "logit")
     assert site is not None
+    if metric.direction is not None and "key_pos" in site_dims:  # a merged batch may have more keys
+        site = site.narrow(list(site_dims).index("key_pos"), 0, metric.direction.shape[-1])
     q_axis = next(i for i, d in enumerate(site_dims) if d in POSITION_DIMS)
     act = site.movedim(q_axis, 1)[r, pos]  # [n, *unit]
     if metric.direction is not None:

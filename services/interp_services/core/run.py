@@ -22,15 +22,16 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from interp_services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted, invalid
 from interp_services.core.hooks import POSITION_DIMS, bind_site, install_hook
 from interp_services.core.interventions import Intervention, Placement, apply_intervention, check_interventions
-from interp_services.core.metrics import Metric, check_metric, compute_metric
+from interp_services.core.metrics import Metric, check_metric, compute_metric, resolve_positions
 from interp_services.core.models import LoadedModel
 from interp_services.core.reasons import Reason
 from interp_services.core.tokens import display_tokens
@@ -202,7 +203,8 @@ def prepare_job(
                 )
     for i, iv in enumerate(job.interventions):
         if iv.kind == "mean" and iv.reference is not None and iv.tensor is None:
-            iv.tensor = reference_mean(loaded, iv.hook_site, iv.reference, f"interventions[{i}].mean_ablation.reference_texts")
+            mean = reference_mean(loaded, iv.hook_site, iv.reference, f"interventions[{i}].mean_ablation.reference_texts")
+            job.interventions[i] = replace(iv, tensor=mean)  # the caller's object stays as it was
     return job
 
 
@@ -249,6 +251,12 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
 
     needs_grad = any(job.needs_grad for job in jobs)
+    keep = _logit_positions(loaded, jobs, places)
+    extra = {} if keep is None else {"logits_to_keep": keep.to(device)}
+    columns = None
+    if keep is not None:
+        columns = torch.full((seq_len,), -1, dtype=torch.long, device=device)
+        columns[keep.to(device)] = torch.arange(len(keep), device=device)
     live_sites = list(dict.fromkeys(
         [s for job in jobs for s in job.gradients]
         + [job.metric.hook_site for job in jobs if job.metric is not None and job.metric.kind == "activation"]
@@ -292,7 +300,7 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
 
                 handles.append(install_hook(bind(name), grab))
             with torch.enable_grad() if needs_grad else torch.inference_mode():
-                out = loaded.model(input_ids=input_ids, attention_mask=attention_mask)
+                out = loaded.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
         finally:
             for h in handles:
                 h.remove()
@@ -312,6 +320,7 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
                         logits=logits,
                         site=live.get(m.hook_site),
                         site_dims=info.site(m.hook_site).dim_names if m.kind == "activation" else (),
+                        columns=columns,
                     )
                 )
         grads: dict[str, torch.Tensor] = {}
@@ -332,7 +341,8 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
         top_next: list[list[TopToken]] = []
         if job.top_k and logits is not None:
             for b, n in enumerate(place.lengths):
-                row_logits = logits[place.row0 + b, n - 1].detach().float().cpu()
+                col = n - 1 if columns is None else int(columns[n - 1])
+                row_logits = logits[place.row0 + b, col].detach().float().cpu()
                 probs = torch.softmax(row_logits, dim=-1)
                 p, ids = probs.topk(job.top_k)
                 id_list = ids.tolist()
@@ -363,6 +373,34 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
             )
         )
     return outputs
+
+
+def _logit_positions(loaded: LoadedModel, jobs: Sequence[RunJob], places: Sequence[Placement]) -> torch.Tensor | None:
+    """The positions whose logits the jobs read, or None for all of them.
+
+    The language-model head is a large share of a short sequence's cost (SmolLM2: a 576 x 49152
+    projection per position) and its logits the largest tensor of the pass; when no job returns
+    full logits, only the positions that top-k and the metrics read are projected.
+    """
+    if not loaded.info.has_lm_head or any(job.return_logits or job.needs_grad for job in jobs):
+        return None  # gradients keep the full head: the same arithmetic as a plain autograd pass
+    if "logits_to_keep" not in _forward_parameters(loaded.model):
+        return None
+    needed: set[int] = set()
+    for job, place in zip(jobs, places, strict=True):
+        if job.top_k:
+            needed.update(n - 1 for n in place.lengths)
+        if job.metric is not None and job.metric.kind in ("token", "logit_diff"):
+            needed.update(resolve_positions(job.metric.positions, place.lengths))
+    return torch.tensor(sorted(needed) or [0], dtype=torch.long)
+
+
+def _forward_parameters(model: torch.nn.Module) -> frozenset[str]:
+    cached = getattr(model, "_interp_forward_parameters", None)
+    if cached is None:
+        cached = frozenset(inspect.signature(model.forward).parameters)
+        model._interp_forward_parameters = cached  # type: ignore[assignment]
+    return cached
 
 
 def run_model(loaded: LoadedModel, batch: Sequence[Sequence[int]], **kwargs) -> RunOutput:
