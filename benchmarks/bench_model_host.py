@@ -85,17 +85,18 @@ def throughput(endpoint: str, clients: int, seconds: float) -> tuple[float, floa
     return len(lat) / (time.perf_counter() - start), statistics.median(lat), errors[0]
 
 
-def bench_throughput(tmp: Path, seconds: float) -> None:
+def bench_throughput(tmp: Path, seconds: float, torch_threads: int) -> None:
     rows = {}
     for batching in (True, False):
-        with fleet(tmp, f"b{int(batching)}", batching=batching, torch_threads=2) as f:
+        with fleet(tmp, f"b{int(batching)}", batching=batching, torch_threads=torch_threads) as f:
             with Client(f.endpoint, api_key="interp-dev-key") as c:
                 c.run(MODEL, SMALL, top_k=3)  # load and warm up
             throughput(f.endpoint, 1, 3.0)
             one = throughput(f.endpoint, 1, seconds)
             many = throughput(f.endpoint, 16, seconds)
             rows[batching] = (one, many)
-    print("\n== throughput: small RunModel calls (one text of 4-6 tokens, top_k=3), SmolLM2 ==")
+    threads = f"{torch_threads} torch threads" if torch_threads else "default torch threads"
+    print(f"\n== throughput: small RunModel calls (one text of 4-6 tokens, top_k=3), SmolLM2, model host with {threads} ==")
     for batching, (one, many) in rows.items():
         label = "batching on " if batching else "batching off"
         print(
@@ -198,12 +199,13 @@ def main() -> None:
     ap.add_argument("--only", choices=["throughput", "gradients", "sweep"])
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--torch-threads", type=int, default=2, help="model host's torch_threads (0: the shipped default)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         if args.only in (None, "throughput"):
-            bench_throughput(tmp, args.seconds)
+            bench_throughput(tmp, args.seconds, args.torch_threads)
         if args.only in (None, "gradients"):
             bench_gradients(tmp, args.runs)
         if args.only in (None, "sweep"):

@@ -27,6 +27,7 @@ from interpretability import (
     zero_ablation,
 )
 from tests.conftest import DEV_KEY, TOY_MODEL
+from tests.support.concurrency import own_answers_under_load
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -350,3 +351,8 @@ def test_metrics_are_exported_with_codes(fleet, client):
         if x.startswith("ray_interp_gateway_requests_total{") and 'code="NOT_FOUND"' in x and 'method="GetModelInfo"' in x
     ]
     assert lines and float(lines[0].rsplit(" ", 1)[1]) >= 1
+
+
+def test_sixteen_concurrent_clients_through_ray_each_get_their_own_answer(fleet, smollm):
+    """Cross-request batching inside the Ray replica: every response belongs to its request."""
+    assert own_answers_under_load(fleet.endpoint, DEV_KEY, smollm) == []

@@ -4,8 +4,6 @@ calls, Generate streaming against Hugging Face's own ``generate``, and concurren
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +11,7 @@ import torch
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import Client, logit_difference, noise, patch, steering
+from tests.support.concurrency import own_answers_under_load
 
 IOI = "When Mary and John went to the store, John gave a drink to"
 IOI_CORRUPT = "When Mary and John went to the store, Mary gave a drink to"
@@ -135,24 +134,4 @@ def test_closing_a_generation_early_leaves_the_host_usable(client):
 
 
 def test_sixteen_concurrent_clients_each_get_their_own_answer(local_fleet, smollm):
-    texts = [f"Counting: {', '.join(str(j) for j in range(i % 5, i % 5 + 3 + i % 4))}," for i in range(16)]
-    want = []
-    for t in texts:
-        with torch.inference_mode():
-            want.append(smollm.model(torch.tensor([_ids(smollm, t)])).logits[0, -1])
-    errors: list[str] = []
-
-    def worker(i: int) -> None:
-        with Client(local_fleet.endpoint, api_key="k-alice") as c:
-            for _ in range(3):
-                out = c.run(MODEL, [texts[i]], return_logits=True, delivery=tpb.RESULT_DELIVERY_INLINE)
-                got = torch.from_numpy(np.array(c.to_numpy(out.logits)))[0, -1]
-                if not torch.allclose(got, want[i], atol=5e-4, rtol=1e-5):
-                    errors.append(f"client {i}: max diff {(got - want[i]).abs().max():.2e}")
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    assert own_answers_under_load(local_fleet.endpoint, "k-alice", smollm) == []

@@ -28,7 +28,6 @@ from interp_services.core.reasons import Reason
 from interp_services.core.run import check_token_ids, prepare_job, reference_mean, tokenize
 from interp_services.core.tokens import display_tokens
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
-from interp_services.rpc.codec import decode as decode_tensor
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
 from interp_services.rpc.toolkit import check_texts
@@ -106,12 +105,12 @@ class ModelHostServicer:
         out = []
         refs: dict[bytes, torch.Tensor] = {}  # a sweep names one stored source many times: read it once
 
-        def decode(msg, fname: str, store, tenant: str) -> torch.Tensor:
+        def tensor_of(msg, fname: str) -> torch.Tensor:
             if msg.WhichOneof("data") != "object":
-                return decode_tensor(msg, fname, store=store, tenant=tenant)
+                return decode(msg, fname, store=self.store, tenant=tenant)
             key = msg.object.SerializeToString()
             if key not in refs:
-                refs[key] = decode_tensor(msg, fname, store=store, tenant=tenant)
+                refs[key] = decode(msg, fname, store=self.store, tenant=tenant)
             return refs[key]
 
         for i, iv in enumerate(items):
@@ -121,7 +120,7 @@ class ModelHostServicer:
                 raise invalid(Reason.INTERVENTION_ACTION_MISSING, f"{f}.action", "set one of " + ", ".join(_ACTIONS))
             tensor, scale, reference = None, 1.0, None
             if action == "mean_ablation" and iv.mean_ablation.HasField("mean"):
-                tensor = decode(iv.mean_ablation.mean, f"{f}.mean_ablation.mean", store=self.store, tenant=tenant)
+                tensor = tensor_of(iv.mean_ablation.mean, f"{f}.mean_ablation.mean")
             elif action == "mean_ablation" and iv.mean_ablation.HasField("reference_texts"):
                 fname = f"{f}.mean_ablation.reference_texts.texts"
                 texts = check_texts(iv.mean_ablation.reference_texts.texts, fname, self.limits)
@@ -129,11 +128,11 @@ class ModelHostServicer:
             elif action == "patch":
                 if not iv.patch.HasField("source"):
                     raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.patch.source", "required")
-                tensor = decode(iv.patch.source, f"{f}.patch.source", store=self.store, tenant=tenant)
+                tensor = tensor_of(iv.patch.source, f"{f}.patch.source")
             elif action == "steering":
                 if not iv.steering.HasField("vector"):
                     raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.steering.vector", "required")
-                tensor = decode(iv.steering.vector, f"{f}.steering.vector", store=self.store, tenant=tenant)
+                tensor = tensor_of(iv.steering.vector, f"{f}.steering.vector")
                 scale = iv.steering.scale or 1.0
             elif action == "scale":
                 scale = iv.scale.factor
