@@ -45,6 +45,8 @@ def main() -> None:
     torch.set_num_threads(2)
 
     model = ModelCache(LoaderSettings(cache_dir=MODEL_CACHE)).get("smollm2-135m")
+    # The baseline is transformers' own eager attention, not the suite's hookable copy of it.
+    model.model.set_attn_implementation("eager")
     ids = model.tokenizer(TEXT)["input_ids"][: args.tokens]
     text = model.tokenizer.decode(ids)
     ids = model.tokenizer(text)["input_ids"]

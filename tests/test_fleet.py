@@ -356,3 +356,11 @@ def test_metrics_are_exported_with_codes(fleet, client):
 def test_sixteen_concurrent_clients_through_ray_each_get_their_own_answer(fleet, smollm):
     """Cross-request batching inside the Ray replica: every response belongs to its request."""
     assert own_answers_under_load(fleet.endpoint, DEV_KEY, smollm) == []
+
+
+def test_generate_streams_through_ray(client):
+    """Server streaming from the Ray replica through the gateway: tokens, then the result."""
+    events = list(client.generate("smollm2-135m", "The capital of France is", max_new_tokens=4, ignore_eos=True))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds == ["token"] * 4 + ["result"]
+    assert "".join(e.token.text for e in events[:4]) == events[-1].result.text
