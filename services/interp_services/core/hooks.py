@@ -12,7 +12,8 @@ name                              dims                             where
 ================================  ===============================  =============================
 ``hook_embed``                    batch, pos, d_model              token-embedding output
 ``blocks.L.hook_resid_pre``       batch, pos, d_model              block input
-``blocks.L.attn.hook_q/k/v``      batch, pos, head, d_head         projections (k/v: KV heads)
+``blocks.L.attn.hook_q``          batch, pos, head, d_head         query projection
+``blocks.L.attn.hook_k/v``        batch, pos, kv_head, d_head      key/value projections
 ``blocks.L.attn.hook_pattern``    batch, head, query_pos, key_pos  softmax weights
 ``blocks.L.attn.hook_z``          batch, pos, head, d_head         per-head output, before W_O
 ``blocks.L.attn.hook_result``     batch, pos, head, d_model        each head's share of W_O z
@@ -159,11 +160,14 @@ class HookSiteInfo:
 
 _RESID = ("batch", "pos", "d_model")
 _HEADS = ("batch", "pos", "head", "d_head")
+# Keys and values have their own head axis: with grouped-query attention (SmolLM2: 9 query heads,
+# 3 key/value heads) key/value head i serves query heads i*g .. i*g+g-1, so the two are not one axis.
+_KV_HEADS = ("batch", "pos", "kv_head", "d_head")
 _PER_LAYER: tuple[tuple[str, tuple[str, ...], bool, bool], ...] = (
     ("hook_resid_pre", _RESID, True, False),
     ("attn.hook_q", _HEADS, True, True),
-    ("attn.hook_k", _HEADS, True, True),
-    ("attn.hook_v", _HEADS, True, True),
+    ("attn.hook_k", _KV_HEADS, True, True),
+    ("attn.hook_v", _KV_HEADS, True, True),
     ("attn.hook_pattern", ("batch", "head", "query_pos", "key_pos"), True, True),
     ("attn.hook_z", _HEADS, True, True),
     ("attn.hook_result", ("batch", "pos", "head", "d_model"), True, True),

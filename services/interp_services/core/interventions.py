@@ -89,8 +89,8 @@ class Placement:
 
 
 def site_heads(info, site: str) -> int:
-    """Number of heads on a site's head axis (key/value heads for ``hook_k``/``hook_v``)."""
-    return info.num_kv_heads if site.endswith(("attn.hook_k", "attn.hook_v")) else info.num_heads
+    """Number of heads on a site's head axis (key/value heads where it is named ``kv_head``)."""
+    return info.num_kv_heads if "kv_head" in info.site(site).dim_names else info.num_heads
 
 
 def site_shape(info, site: str, batch: int, length: int) -> tuple[int, ...]:
@@ -102,7 +102,7 @@ def site_shape(info, site: str, batch: int, length: int) -> tuple[int, ...]:
         "d_head": info.d_head,
         "d_mlp": info.d_mlp,
         "kv_head": info.num_kv_heads,
-        "head": site_heads(info, site),
+        "head": info.num_heads,
     }
     return tuple(length if d in POSITION_DIMS else sizes[d] for d in spec.dim_names)
 
