@@ -4,9 +4,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-PORT=${INTERP_PORT:-50051}
 OUT=out
 mkdir -p "$OUT"
+
+# The port must not be served by anything else (e.g. an `interp serve` still running): an
+# explicit INTERP_PORT that is busy is an error; the default 50051, if busy, is replaced by a
+# free port, and the demo says which.
+port_conflict() {
+  "$PY" -c 'import sys; from interp_services.rpc.gateway import port_conflict as c; print(c("127.0.0.1", int(sys.argv[1])) or "")' "$1"
+}
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+if [ -n "${INTERP_PORT:-}" ]; then
+  PORT=$INTERP_PORT
+  BUSY=$(port_conflict "$PORT")
+  if [ -n "$BUSY" ]; then
+    echo "demo: $BUSY; stop it or set INTERP_PORT to a free port" >&2
+    exit 1
+  fi
+else
+  PORT=50051
+  BUSY=$(port_conflict "$PORT")
+  if [ -n "$BUSY" ]; then
+    PORT=$(free_port)
+    echo "demo: $BUSY; using free port $PORT instead"
+  fi
+fi
 
 "$PY" -m interp_services.serve --port "$PORT" --store "$OUT/store" >"$OUT/fleet.log" 2>&1 &
 FLEET=$!

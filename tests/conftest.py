@@ -1,5 +1,6 @@
 """Shared fixtures: the packaged models (loaded once), in-process servicers on port 0, and one
-session-scoped Ray Serve fleet started as a separate process."""
+session-scoped Ray Serve fleet started as a separate process, storing its tensors in the tests'
+SeaweedFS S3 server."""
 
 from __future__ import annotations
 
@@ -11,10 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import seaweed
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CACHE = Path(os.environ.get("INTERP_MODEL_CACHE", Path.home() / ".cache" / "interp-suite" / "models"))
 TOY_MODEL = ROOT / "tests" / "fixtures" / "toy_induction"
 DEV_KEY = "interp-dev-key"
+# The Ray fleet also accepts this key (added through INTERP_API_KEYS): a tenant of its own, whose
+# objects in the fleet's bucket no other test writes.
+S3_CHECK_KEY, S3_CHECK_TENANT = "k-s3check", "s3check"
+FLEET_BUCKET = "interp-fleet"
+
+# The shared SeaweedFS S3 server (started on first use; one per test process, see seaweed.py).
+s3_server = seaweed.s3_server
 
 
 def free_port() -> int:
@@ -67,46 +77,73 @@ def servers(local_fleet):
     return local_fleet.ports
 
 
-class Fleet:
-    """A running fleet: endpoint, the process that runs it, and a CLI runner."""
+def run_cli(endpoint: str, *args: str, api_key: str | None = DEV_KEY, runtime_dir: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the CLI against ``endpoint`` as a user would (``api_key=None``: no key flag and no
+    $INTERP_API_KEY; the runtime file in ``runtime_dir`` is then the only fallback)."""
+    env = {k: v for k, v in os.environ.items() if k != "INTERP_API_KEY"}
+    if runtime_dir is not None:
+        env["INTERP_RUNTIME_DIR"] = str(runtime_dir)
+    key = ["--api-key", api_key] if api_key is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "interpretability.cli", *args, "--endpoint", endpoint, *key],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
-    def __init__(self, process, store_dir: Path, metrics_port: int, runtime_dir: Path) -> None:
+
+class Fleet:
+    """A running fleet: endpoint, the process that runs it, its S3 store, and a CLI runner."""
+
+    def __init__(self, process, s3, bucket: str, metrics_port: int, runtime_dir: Path, *, config_port: int, env_port: int) -> None:
         self.process = process
         self.endpoint = process.endpoint
-        self.store_dir = store_dir
+        self.s3 = s3  # tests.support.seaweed.S3Server; s3.client() lists the bucket
+        self.bucket = bucket
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.runtime_dir = runtime_dir
+        self.config_port = config_port  # the port in the YAML ...
+        self.env_port = env_port  # ... and the one INTERP_PORT overrides it with
 
     def cli(self, *args: str, timeout: float = 600, api_key: str | None = DEV_KEY) -> subprocess.CompletedProcess:
         """Run the CLI as a user would (``api_key=None``: no key flag and no $INTERP_API_KEY)."""
-        env = {k: v for k, v in os.environ.items() if k != "INTERP_API_KEY"}
-        env["INTERP_RUNTIME_DIR"] = str(self.runtime_dir)
-        key = ["--api-key", api_key] if api_key is not None else []
-        return subprocess.run(
-            [sys.executable, "-m", "interpretability.cli", *args, "--endpoint", self.endpoint, *key],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-        )
+        return run_cli(self.endpoint, *args, api_key=api_key, runtime_dir=self.runtime_dir, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
-def fleet(tmp_path_factory):
-    """The whole Ray Serve fleet (gateway, model host, attention), started once per session."""
+def fleet(tmp_path_factory, s3_server):
+    """The whole Ray Serve fleet (gateway, model host, attention, storage), started once per
+    session, with ``store_url: s3://...`` on the tests' SeaweedFS (credentials only through
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Its bucket is versioned, so a deleted object
+    leaves a delete marker: a test can prove an object was written and then removed.
+    INTERP_PORT and INTERP_API_KEYS override the YAML's port and keys."""
+    from minio.versioningconfig import ENABLED, VersioningConfig
+
     from interp_services.serve.process import FleetProcess, write_config
 
     tmp = tmp_path_factory.mktemp("fleet")
-    metrics_port = free_port()
+    s3 = s3_server.client()
+    if not s3.bucket_exists(bucket_name=FLEET_BUCKET):
+        s3.make_bucket(bucket_name=FLEET_BUCKET)
+    s3.set_bucket_versioning(bucket_name=FLEET_BUCKET, config=VersioningConfig(ENABLED))
+    metrics_port, config_port, env_port = free_port(), free_port(), free_port()
     config = write_config(
-        tmp / "fleet.yaml", port=free_port(), store=tmp / "store", model_cache=MODEL_CACHE,
+        tmp / "fleet.yaml", port=config_port, store=s3_server.url(FLEET_BUCKET), model_cache=MODEL_CACHE,
         metrics_port=metrics_port, extra="allow_hub: false",
     )
     runtime_dir = tmp / "runtime"
-    process = FleetProcess(config, env={"INTERP_RUNTIME_DIR": str(runtime_dir)})
+    process = FleetProcess(config, env={
+        "INTERP_RUNTIME_DIR": str(runtime_dir),
+        "INTERP_PORT": str(env_port),
+        "INTERP_API_KEYS": f"{DEV_KEY}=dev, {S3_CHECK_KEY}={S3_CHECK_TENANT}",
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+    })
     try:
         process.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    yield Fleet(process, tmp / "store", metrics_port, runtime_dir)
+    yield Fleet(process, s3_server, FLEET_BUCKET, metrics_port, runtime_dir, config_port=config_port, env_port=env_port)
     process.stop()

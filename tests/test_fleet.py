@@ -19,6 +19,7 @@ from interp.v1 import tensor_pb2 as tpb
 from interpretability import (
     Client,
     InterpClientError,
+    NotFound,
     activation_score,
     class_score,
     noise,
@@ -26,7 +27,7 @@ from interpretability import (
     token_score,
     zero_ablation,
 )
-from tests.conftest import DEV_KEY, TOY_MODEL
+from tests.conftest import DEV_KEY, S3_CHECK_KEY, S3_CHECK_TENANT, TOY_MODEL
 from tests.support.concurrency import own_answers_under_load
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -63,7 +64,9 @@ def test_analyze_attention_cli_matches_hf_eager(fleet, tmp_path, smollm):
     # One readable token display: findings and hotspots show "lazy", never the raw "Ġlazy".
     assert "Ġ" not in r.stdout and '"lazy"' in r.stdout
     assert "Key Findings:" in r.stdout and "Attention Hotspots" in r.stdout and "Layer 7:" in r.stdout
-    assert "loading smollm2-135m" in r.stderr or "ready" not in r.stderr  # progress goes to stderr
+    # Progress goes to stderr (the model may be loaded already: the bar then jumps to 100%).
+    assert "loading smollm2-135m:" in r.stderr and "100%" in r.stderr, r.stderr
+    assert "loading smollm2-135m" not in r.stdout
     html = out.read_text()
     assert "<script" in html and "http://" not in html and "https://" not in html
     data = json.loads(out.with_suffix(".json").read_text())
@@ -364,3 +367,65 @@ def test_generate_streams_through_ray(client):
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds == ["token"] * 4 + ["result"]
     assert "".join(e.token.text for e in events[:4]) == events[-1].result.text
+
+
+# -- the S3 store behind the Ray fleet ----------------------------------------------------------
+
+
+def _versions(fleet, prefix: str) -> list:
+    """Every object version and delete marker under ``prefix`` in the fleet's (versioned) bucket."""
+    return list(fleet.s3.client().list_objects(bucket_name=fleet.bucket, prefix=prefix, recursive=True, include_version=True))
+
+
+def _current_keys(fleet, prefix: str) -> set[str]:
+    return {o.object_name for o in fleet.s3.client().list_objects(bucket_name=fleet.bucket, prefix=prefix, recursive=True)}
+
+
+def test_environment_overrides_reach_the_fleet(fleet):
+    """INTERP_PORT beat the YAML's port; INTERP_API_KEYS added a key with its own tenant."""
+    assert fleet.env_port != fleet.config_port and fleet.endpoint == f"127.0.0.1:{fleet.env_port}"
+    with Client(fleet.endpoint, api_key=S3_CHECK_KEY) as c:
+        run = c.run("all-minilm-l6-v2", ["env"], capture=["blocks.0.hook_resid_pre"], delivery=tpb.RESULT_DELIVERY_OBJECT_STORE)
+        ref = run.activations[0].tensor.object
+        assert ref.key.startswith(f"{S3_CHECK_TENANT}/runs/")
+        c.delete_tensors([ref])
+
+
+def test_attention_reads_the_model_hosts_patterns_from_s3_and_deletes_them(fleet):
+    """Patterns over the 48 MiB inline cap travel from the model host to the attention service
+    as S3 objects; once read they are deleted (the bucket keeps a delete marker for each)."""
+    prefix = f"{S3_CHECK_TENANT}/runs/"
+    before = {(v.object_name, v.version_id) for v in _versions(fleet, prefix)}
+    text = " ".join(["the cat sat on the mat and"] * 62)  # ~436 BERT tokens
+    with Client(fleet.endpoint, api_key=S3_CHECK_KEY) as c:
+        a = c.analyze_attention("all-minilm-l6-v2", text)
+    n = len(a.tokens)
+    assert 6 * 12 * n * n * 4 > 48 << 20 and len(a.heads) == 72  # the premise: too large to come inline
+    new = [v for v in _versions(fleet, prefix) if (v.object_name, v.version_id) not in before]
+    written = {v.object_name for v in new if not v.is_delete_marker}
+    deleted = {v.object_name for v in new if v.is_delete_marker}
+    assert len(written) == 6, new  # one object per layer's pattern
+    assert deleted == written
+    assert not written & _current_keys(fleet, prefix)
+
+
+def test_run_model_results_in_s3_can_be_read_and_deleted(fleet):
+    """RunModel with OBJECT_STORE delivery writes a hash-verified object to the S3 bucket; the
+    StorageService reads it back equal to the inline result and deletes it."""
+    capture = ["blocks.2.hook_resid_post"]
+    with Client(fleet.endpoint, api_key=S3_CHECK_KEY) as c:
+        stored = c.run("all-minilm-l6-v2", [TEXT], capture=capture, delivery=tpb.RESULT_DELIVERY_OBJECT_STORE)
+        inline = c.run("all-minilm-l6-v2", [TEXT], capture=capture, delivery=tpb.RESULT_DELIVERY_INLINE)
+        tensor = stored.activations[0].tensor
+        ref = tensor.object
+        assert tensor.WhichOneof("data") == "object" and ref.bucket == fleet.bucket
+        stat = fleet.s3.client().stat_object(bucket_name=fleet.bucket, object_name=ref.key)
+        assert stat.size == ref.byte_size and ref.key in _current_keys(fleet, f"{S3_CHECK_TENANT}/")
+        [read] = c.read_tensors([tensor])
+        np.testing.assert_array_equal(to_numpy(read), to_numpy(inline.activations[0].tensor))
+        assert list(read.shape) == list(tensor.shape)
+        assert c.delete_tensors([tensor]) == 1
+        assert ref.key not in _current_keys(fleet, f"{S3_CHECK_TENANT}/")
+        with pytest.raises(NotFound) as e:
+            c.read_tensors([tensor])
+    assert e.value.reason == "OBJECT_NOT_FOUND"

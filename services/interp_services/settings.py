@@ -112,6 +112,9 @@ class FleetSettings:
     store_url: str = "~/.cache/interp-suite/store"
     store_ttl_s: float = 86400.0
     store_sweep_interval_s: float = 3600.0
+    store_connect_timeout_s: float = 2.0
+    store_read_timeout_s: float = 5.0
+    store_retries: int = 2
     model_cache_dir: str = "~/.cache/interp-suite/models"
     max_models_per_replica: int = 2
     max_model_bytes: int = 0
@@ -204,15 +207,37 @@ def load_settings(
     if "INTERP_HOST" in env:
         data["host"] = env["INTERP_HOST"]
     if "INTERP_PORT" in env:
-        data["port"] = int(env["INTERP_PORT"])
+        try:
+            data["port"] = int(env["INTERP_PORT"])
+        except ValueError:
+            raise ValueError(f"INTERP_PORT: {env['INTERP_PORT']!r} is not a port number") from None
     if "INTERP_STORE_URL" in env:
         data["store_url"] = env["INTERP_STORE_URL"]
     if "INTERP_MODEL_CACHE" in env:
         data["model_cache_dir"] = env["INTERP_MODEL_CACHE"]
     if "INTERP_API_KEYS" in env:
-        pairs = [p.split("=", 1) for p in env["INTERP_API_KEYS"].split(",") if p.strip()]
-        data["api_keys"] = {k.strip(): v.strip() for k, v in pairs}
+        data["api_keys"] = parse_api_keys(env["INTERP_API_KEYS"])
     return from_dict(data, services=services, where=str(path or "settings"))
+
+
+def parse_api_keys(text: str) -> dict[str, str]:
+    """``INTERP_API_KEYS``: ``key=tenant,key2=tenant2`` (spaces around entries ignored).
+
+    Raises:
+        ValueError: an entry that is not ``key=tenant`` with both parts, or no entry at all
+            (a fleet without keys would refuse every call).
+    """
+    keys: dict[str, str] = {}
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        key, sep, tenant = (part.strip() for part in entry.partition("="))
+        if not sep or not key or not tenant:
+            raise ValueError(f"INTERP_API_KEYS: entry {entry.split('=', 1)[0][:4]!r}... is not key=tenant")
+        keys[key] = tenant
+    if not keys:
+        raise ValueError("INTERP_API_KEYS is set but names no key=tenant entry")
+    return keys
 
 
 def to_dict(settings: FleetSettings) -> dict[str, Any]:

@@ -281,3 +281,18 @@ def s3_server() -> Iterator[S3Server]:
             stack = _SHARED.pop("stack")
             _SHARED.clear()
             stack.close()
+
+
+@contextmanager
+def frozen(server: S3Server) -> Iterator[None]:
+    """Freeze ``server`` (its whole process group) with SIGSTOP until the block ends, then SIGCONT.
+
+    To a client this is what a network partition or a wedged server looks like: the kernel still
+    accepts TCP connections on the listening socket, but nothing ever answers. Freeze only a
+    server your test owns (``seaweed_s3()``), never the shared session one.
+    """
+    os.killpg(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(server.pid, signal.SIGCONT)

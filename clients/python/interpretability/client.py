@@ -72,6 +72,12 @@ def from_numpy(a: np.ndarray, dim_names: Sequence[str] = ()) -> tpb.Tensor:
     raise ValueError(f"dtype {a.dtype} has no wire form")
 
 
+def _repeatable(delivery: int, returns_tensors: bool = True) -> bool:
+    """Whether a call may be retried: not when it asks for its tensors in the store, where every
+    call writes new objects."""
+    return not (returns_tensors and delivery == tpb.RESULT_DELIVERY_OBJECT_STORE)
+
+
 class Client:
     """A connection to the gateway.
 
@@ -80,7 +86,10 @@ class Client:
         api_key: sent as ``x-api-key``; defaults to ``$INTERP_API_KEY``, then to the key a local
             fleet published (``interpretability.credentials``).
         timeout: default deadline per call in seconds.
-        retries: attempts for idempotent calls that fail with UNAVAILABLE.
+        retries: attempts for idempotent calls that fail with UNAVAILABLE. A call that asks
+            for RESULT_DELIVERY_OBJECT_STORE is not idempotent (each one writes new objects, and
+            a retry after a lost reply would leave some the caller never hears of), so it is
+            tried once.
     """
 
     def __init__(
@@ -213,7 +222,7 @@ class Client:
             req.tokens.CopyFrom(mpb.TokenBatch(sequences=[mpb.TokenIds(ids=list(s)) for s in tokens]))
         else:
             req.texts.CopyFrom(cpb.TextBatch(texts=list(texts or [])))
-        return self._call(self.model_host.RunModel, req, timeout)
+        return self._call(self.model_host.RunModel, req, timeout, idempotent=_repeatable(delivery))
 
     def generate(
         self,
@@ -280,7 +289,7 @@ class Client:
             selection=cpb.LayerHeadSelection(layers=list(layers), heads=list(heads)),
             options=apb.AttentionOptions(include_patterns=include_patterns, top_k_links=top_k_links, delivery=delivery),
         )
-        return self._call(self.attention.AnalyzeAttention, req, timeout).analysis
+        return self._call(self.attention.AnalyzeAttention, req, timeout, idempotent=_repeatable(delivery, include_patterns)).analysis
 
     def compare_attention(
         self,
@@ -301,7 +310,7 @@ class Client:
             selection=cpb.LayerHeadSelection(layers=list(layers), heads=list(heads)),
             options=apb.AttentionOptions(include_patterns=include_patterns, top_k_links=top_k_links, delivery=delivery),
         )
-        return self._call(self.attention.CompareAttention, req, timeout)
+        return self._call(self.attention.CompareAttention, req, timeout, idempotent=_repeatable(delivery, include_patterns))
 
     # -- storage ---------------------------------------------------------------------------------
     @staticmethod

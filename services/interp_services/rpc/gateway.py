@@ -14,8 +14,11 @@ non-Ray deployments) or Ray Serve deployment handles (``serve.deployments``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import logging
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
@@ -232,10 +235,50 @@ class Gateway:
         return out
 
 
+def port_conflict(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served by a new fleet, or None if it can.
+
+    Binds a plain socket there without ``SO_REUSEPORT`` (then closes it), so a port that another
+    process already listens on -- another fleet's gateway included, whose gRPC server set
+    ``SO_REUSEPORT`` -- is reported instead of silently shared. On Linux ``SO_REUSEADDR`` is set
+    so that connections of an earlier, stopped server still in TIME_WAIT are not a conflict (it
+    never lets two sockets listen on one port there). Port 0 (pick one) never conflicts.
+    """
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc.strerror}"
+    for family, kind, proto, _, addr in infos:
+        with socket.socket(family, kind, proto) as sock:
+            if sys.platform.startswith("linux"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(addr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return f"port {host}:{port} is already in use by another process"
+                return f"cannot bind {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 async def start_gateway_server(
-    gateway: Gateway, address: str, *, max_message_bytes: int = 64 << 20
+    gateway: Gateway, address: str, *, max_message_bytes: int = 64 << 20, reuse_port: bool = False
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Start the public server on ``address`` (``host:0`` picks a port).
+
+    Args:
+        reuse_port: bind with ``SO_REUSEPORT``, so that several gateway replicas of *one* fleet
+            on a node share the port (the kernel spreads connections over them). Off, the bind
+            is exclusive and fails when any other process already listens there -- grpc's own
+            default is on, which let a second, unrelated fleet silently share a busy port. The
+            launcher refuses a busy port before starting either way (``port_conflict``).
+
+    Raises:
+        OSError: the address cannot be bound (e.g. in use by another process).
 
     Returns:
         (server, bound port, health servicer) -- set NOT_SERVING on the health servicer to drain.
@@ -244,7 +287,7 @@ async def start_gateway_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 1),  # several gateway replicas on one node share the port
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
     server.add_generic_rpc_handlers(gateway.handlers())
@@ -254,8 +297,13 @@ async def start_gateway_server(
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc >= 1.6x raises "Failed to bind to address ..." instead of returning 0
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind the gateway to {address}")
+        host, _, port_text = address.rpartition(":")
+        why = port_conflict(host.strip("[]"), int(port_text)) if port_text.isdigit() else None
+        raise OSError(f"cannot bind the gateway to {address}" + (f": {why}" if why else ""))
     await server.start()
     return server, port, health_servicer

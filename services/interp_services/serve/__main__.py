@@ -55,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.config, env)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    # Refuse a port another process already serves, before spending ~15 s on Ray: the gateway's
+    # replicas may share their port (SO_REUSEPORT), so without this check a second fleet on a
+    # busy port would come up, print READY, and get a random share of the first one's clients.
+    from interp_services.rpc.gateway import port_conflict
+
+    conflict = port_conflict(settings.host, settings.port)
+    if conflict is not None:
+        print(f"interp serve: {conflict}; stop it or choose another port (--port, INTERP_PORT)", file=sys.stderr, flush=True)
+        return 2
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Ray starts workers at nice 15; on a small machine the model host then loses the CPU to
     # Ray's own daemons mid-forward and its OpenMP threads straggle. Same priority as Ray itself.

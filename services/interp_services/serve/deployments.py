@@ -29,7 +29,7 @@ from interp_services.registry import ServiceEnv, build_model_cache, by_key, publ
 from interp_services.rpc.gateway import ApiKeyAuth, Gateway, start_gateway_server
 from interp_services.rpc.host import Reply, ServicerHost, method_table
 from interp_services.serve.metrics import CountingStore, RayGatewayMetrics
-from interp_services.settings import FleetSettings, from_dict, resolve_torch_threads
+from interp_services.settings import GATEWAY, FleetSettings, from_dict, resolve_torch_threads
 from interp_services.store import TensorStore, open_store
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,16 @@ def open_fleet_store(settings: FleetSettings, service: str) -> TensorStore:
     url = settings.store_url
     # Activations in the embedded store are transient working data: writes stay atomic
     # (temp file + rename) but skip fsync, which costs ~3 ms per object on this kind of disk.
-    creds = settings.store_credentials() if url.startswith("s3://") else {}
-    return CountingStore(open_store(url, fsync=False, ttl_s=settings.store_ttl_s, **creds), service)
+    options: dict = {}
+    if url.startswith("s3://"):
+        # A hung store must answer UNAVAILABLE within seconds and free the worker (store/s3.py).
+        options = {
+            **settings.store_credentials(),
+            "connect_timeout_s": settings.store_connect_timeout_s,
+            "read_timeout_s": settings.store_read_timeout_s,
+            "retries": settings.store_retries,
+        }
+    return CountingStore(open_store(url, fsync=False, ttl_s=settings.store_ttl_s, **options), service)
 
 
 def configure_threads(settings: FleetSettings, deployment: str) -> int:
@@ -136,6 +144,7 @@ class GatewayDeployment:
     """Runs the public gRPC endpoint (auth, deadlines, metrics, health, reflection)."""
 
     async def __init__(self, settings: dict[str, Any], public: dict[str, Any]) -> None:
+        self._server = None  # __del__ runs even when binding the port fails below
         s = from_dict(settings)
         specs = by_key()
         backend = RayBackend({specs[k].name: handle for k, handle in public.items()})
@@ -147,8 +156,13 @@ class GatewayDeployment:
             default_timeout_s=s.default_timeout_s,
             max_timeout_s=s.max_timeout_s,
         )
+        # Replicas of this gateway on one node share the port through SO_REUSEPORT; a single
+        # replica binds exclusively, so it can never share the port with an unrelated server
+        # (e.g. a second fleet started on the same port: that one fails to start instead).
+        d = s.deployment(GATEWAY)
         self._server, self.port, self._health = await start_gateway_server(
-            gateway, f"{s.host}:{s.port}", max_message_bytes=s.max_message_bytes
+            gateway, f"{s.host}:{s.port}", max_message_bytes=s.max_message_bytes,
+            reuse_port=bool(d.autoscaling) or d.num_replicas > 1,
         )
         log.info("gateway serving on %s:%d", s.host, self.port)
 

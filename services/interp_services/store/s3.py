@@ -9,6 +9,15 @@ Integrity: ``put`` records the sha256 in the reference and as object metadata
 the *reference* -- the metadata is only used to fail early, because whoever can overwrite an
 object can overwrite its metadata too.
 
+Failing fast: every request has a connect and a read timeout (``connect_timeout_s``,
+``read_timeout_s``; the read timeout bounds each wait for bytes, not a whole transfer, so large
+objects still stream), and only failures that come back quickly -- a refused or reset
+connection, a 5xx reply -- are retried, at most ``retries`` times. A timeout is never retried:
+a store that is hung or cut off by a network partition (it accepts connections, or drops the
+packets, and never answers) would only hang again, so a call against it raises
+``Unavailable(STORE_UNAVAILABLE)`` after one timeout (~``read_timeout_s``) instead of holding the
+caller's worker for the whole request deadline.
+
 Failure mapping: connection errors, timeouts and 5xx become ``Unavailable(STORE_UNAVAILABLE)``;
 ``NoSuchKey`` becomes ``NotFound(OBJECT_NOT_FOUND)``; rejected credentials become
 ``FailedPrecondition(STORE_ACCESS_DENIED)`` (a deployment problem, not the caller's).
@@ -67,6 +76,33 @@ _AUTH_CODES = frozenset(
 )
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+DEFAULT_READ_TIMEOUT_S = 5.0
+DEFAULT_RETRIES = 2
+
+
+class _FastFailRetry(urllib3.Retry):
+    """``urllib3.Retry`` that never retries a timeout (connect or read).
+
+    Refused/reset connections and 5xx replies fail in milliseconds, so retrying them rides out a
+    store restart cheaply; a timeout means the server (or the path to it) is hung, and retrying
+    would multiply the wait by the number of attempts.
+    """
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if _is_timeout(error):
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _is_timeout(error: Exception | None) -> bool:
+    """A connect or read timeout; not a refused connection (urllib3 2 makes ``NewConnectionError``
+    a subclass of ``ConnectTimeoutError``)."""
+    exc = urllib3.exceptions
+    if isinstance(error, exc.ReadTimeoutError):
+        return True
+    return isinstance(error, exc.ConnectTimeoutError) and not isinstance(error, exc.NewConnectionError)
+
 
 class S3TensorStore:
     """Tensors in one S3 bucket, keys ``{tenant}/{prefix}{uuid4hex}.safetensors``.
@@ -81,11 +117,13 @@ class S3TensorStore:
         bucket: the bucket every object goes to (S3 naming rules, 3-63 characters).
         secure: HTTPS instead of HTTP.
         region: the bucket region; ``None`` lets the client ask the server once per bucket.
-        connect_timeout_s: TCP connect timeout per attempt.
-        read_timeout_s: socket read timeout per attempt.
-        retries: extra attempts on connection errors and 5xx replies (urllib3 ``Retry``); kept
-            small so an unreachable store fails in well under a second instead of the client's
-            default ~6 s.
+        connect_timeout_s: TCP connect timeout per attempt (also bounds each socket write while a
+            request body is sent).
+        read_timeout_s: longest wait for the next bytes of a reply (not for a whole transfer).
+            A hung store fails after about this long: timeouts are not retried.
+        retries: extra attempts on refused/reset connections and 5xx replies (urllib3
+            ``Retry``, 0.1 s backoff); kept small so an unreachable store fails in well under a
+            second instead of the client's default ~6 s. Timeouts are never retried.
         ca_certs: CA bundle file for ``secure=True``; ``None`` uses the system trust store.
         ttl_s: seconds an object lives, from its upload (the server's ``Last-Modified``, compared
             with the server's ``Date`` so clock skew does not matter); 0 keeps objects forever.
@@ -100,9 +138,9 @@ class S3TensorStore:
         *,
         secure: bool = False,
         region: str | None = None,
-        connect_timeout_s: float = 3.0,
-        read_timeout_s: float = 60.0,
-        retries: int = 2,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
         ca_certs: str | None = None,
         ttl_s: float = 0.0,
     ) -> None:
@@ -116,12 +154,13 @@ class S3TensorStore:
         self.bucket = bucket
         self.secure = secure
         self.ttl_s = ttl_s
+        self._timeout = urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s)
         self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+            timeout=self._timeout,
             maxsize=10,
             cert_reqs="CERT_REQUIRED",
             ca_certs=ca_certs,  # None: the system trust store
-            retries=urllib3.Retry(
+            retries=_FastFailRetry(
                 total=retries,
                 backoff_factor=0.1,
                 status_forcelist=[500, 502, 503, 504],
@@ -173,6 +212,14 @@ class S3TensorStore:
                 )
             return Unavailable(
                 Reason.STORE_UNAVAILABLE, f"object store error while {what}: {exc.code}", metadata=meta
+            )
+        if _is_timeout(exc) or _is_timeout(getattr(exc, "reason", None)):
+            return Unavailable(
+                Reason.STORE_UNAVAILABLE,
+                f"object store at {self.endpoint} did not answer in time while {what} "
+                f"({type(exc).__name__}; connect timeout {self._timeout.connect_timeout:g} s, "
+                f"read timeout {self._timeout.read_timeout:g} s)",
+                metadata=meta,
             )
         if isinstance(exc, (ServerError, InvalidResponseError, MinioException, *_NETWORK_ERRORS)):
             # Don't echo the exception text: urllib3 messages can be very long; the type is enough.
