@@ -336,7 +336,10 @@ def test_sdk_retries_idempotent_calls_on_unavailable(no_backoff):
             assert [m.name for m in c.list_models()] == ["m"]
             assert c.run("m", ["x"], delivery=tpb.RESULT_DELIVERY_INLINE).model == "m"
         assert flaky.calls == {"ListModels": 3, "RunModel": 3}
-        assert len(no_backoff) == 4 and no_backoff[0] < no_backoff[1]  # backing off
+        # Backing off: attempt i sleeps 0.2 * 2**i s, jittered by a factor in [0.5, 1.5).
+        assert len(no_backoff) == 4
+        for slept, attempt in zip(no_backoff, [0, 1, 0, 1], strict=True):
+            assert 0.5 * 0.2 * 2**attempt <= slept < 1.5 * 0.2 * 2**attempt
     finally:
         flaky.server.stop(None)
     flaky = FlakyModelHost(failures=5)
