@@ -28,7 +28,8 @@ def _job(loaded, i: int) -> RunJob:
 
 
 def test_concurrent_jobs_are_merged_and_each_gets_its_own_result(smollm):
-    batcher = RunBatcher(max_sequences=32, max_tokens=8192)
+    seen: list[tuple[int, int]] = []
+    batcher = RunBatcher(max_sequences=32, max_tokens=8192, on_batch=lambda r, s: seen.append((r, s)))
     n = 16
     jobs = [_job(smollm, i) for i in range(n)]
     alone = [run_jobs(smollm, [j])[0] for j in jobs]
@@ -45,6 +46,7 @@ def test_concurrent_jobs_are_merged_and_each_gets_its_own_result(smollm):
     for t in threads:
         t.join()
     assert batcher.stats.jobs == n and batcher.stats.largest > 1, batcher.stats
+    assert sum(r for r, _ in seen) == n and sum(s for _, s in seen) == n and len(seen) == batcher.stats.batches
     for i in range(n):
         got, want = results[i], alone[i]
         assert got.token_ids == want.token_ids

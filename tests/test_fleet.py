@@ -338,6 +338,8 @@ def test_metrics_are_exported_with_codes(fleet, client):
         "ray_interp_gateway_errors_total",
         "ray_interp_gateway_request_latency_seconds_bucket",
         'ray_interp_store_tensor_bytes_total{',
+        "ray_interp_model_host_batch_requests_bucket",
+        "ray_interp_model_host_batch_sequences_bucket",
     ]
     deadline = time.monotonic() + 90  # Ray exports every few seconds
     while True:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from interp_services.settings import FleetSettings
 
 
+HistogramFactory = Callable[[str, str, Sequence[float]], Callable[[float], None]]
+"""Makes a histogram metric: (name, description, bucket boundaries) -> observe(value)."""
+
+
 @dataclass
 class ServiceEnv:
     """What a servicer factory gets: settings, the tensor store, clients of the services it
@@ -50,6 +54,14 @@ class ServiceEnv:
     store: TensorStore | None
     clients: Mapping[str, ServiceClient] = field(default_factory=dict)
     model_cache: ModelCache | None = None
+    histograms: HistogramFactory | None = None
+
+    def histogram(self, name: str, description: str, boundaries: Sequence[float]) -> Callable[[float], None]:
+        """An ``observe(value)`` function for a histogram metric (a no-op where the process
+        exports no metrics, e.g. the plain gRPC servers of the tests)."""
+        if self.histograms is None:
+            return lambda value: None
+        return self.histograms(name, description, boundaries)
 
     def client(self, key: str) -> ServiceClient:
         """The client of a service this one declared in ``calls``."""
@@ -99,16 +111,25 @@ def _limits(env: ServiceEnv):
     return env.settings.limits, env.settings.delivery
 
 
+def _batcher(env: ServiceEnv) -> RunBatcher:
+    """The model host's cross-request batcher, reporting each merged pass's size."""
+    buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    requests = env.histogram("interp_model_host_batch_requests", "RunModel requests merged into one forward pass.", buckets)
+    sequences = env.histogram("interp_model_host_batch_sequences", "Sequences in one merged forward pass.", buckets)
+
+    def observe(n_requests: int, n_sequences: int) -> None:
+        requests(n_requests)
+        sequences(n_sequences)
+
+    s = env.settings
+    return RunBatcher(s.batch_max_sequences, s.batch_max_tokens, enabled=s.batching, on_batch=observe)
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         key="model_host",
         descriptor=model_host_service_pb2.DESCRIPTOR.services_by_name["ModelHostService"],
-        factory=lambda env: ModelHostServicer(
-            env.models(),
-            env.store,
-            *_limits(env),
-            RunBatcher(env.settings.batch_max_sequences, env.settings.batch_max_tokens, enabled=env.settings.batching),
-        ),
+        factory=lambda env: ModelHostServicer(env.models(), env.store, *_limits(env), _batcher(env)),
         holds_weights=True,
         deployment={"num_cpus": 0.5, "max_ongoing_requests": 32},
     ),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from interp_services.core.models import LoadedModel
@@ -56,12 +57,20 @@ class RunBatcher:
         max_sequences: most sequences in one merged batch.
         max_tokens: most padded tokens (rows x longest sequence) in one merged batch.
         enabled: False runs every job alone (for comparisons).
+        on_batch: called after each pass with (requests merged, sequences), e.g. for metrics.
     """
 
-    def __init__(self, max_sequences: int = 32, max_tokens: int = 8192, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        max_sequences: int = 32,
+        max_tokens: int = 8192,
+        enabled: bool = True,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.max_sequences = max_sequences
         self.max_tokens = max_tokens
         self.enabled = enabled
+        self.on_batch = on_batch
         self.stats = BatchStats()
         self._lock = threading.Lock()
         self._queue: deque[_Ticket] = deque()
@@ -133,3 +142,5 @@ class RunBatcher:
                 nxt.event.set()
             else:
                 self._busy = False
+        if self.on_batch is not None:
+            self.on_batch(len(batch), sum(len(t.job.batch) for t in batch))

@@ -28,7 +28,7 @@ from interp_services.core.reasons import Reason
 from interp_services.registry import ServiceEnv, build_model_cache, by_key, public_descriptors
 from interp_services.rpc.gateway import ApiKeyAuth, Gateway, start_gateway_server
 from interp_services.rpc.host import Reply, ServicerHost, method_table
-from interp_services.serve.metrics import CountingStore, RayGatewayMetrics
+from interp_services.serve.metrics import CountingStore, RayGatewayMetrics, ray_histogram
 from interp_services.settings import GATEWAY, FleetSettings, from_dict, resolve_torch_threads
 from interp_services.store import TensorStore, open_store
 
@@ -102,7 +102,7 @@ class ServiceDeployment:
             cache = build_model_cache(s)
             for name in s.preload_models:
                 cache.get(name)
-        servicer = spec.factory(ServiceEnv(key, s, open_fleet_store(s, key), clients, cache))
+        servicer = spec.factory(ServiceEnv(key, s, open_fleet_store(s, key), clients, cache, histograms=ray_histogram))
         self._host = ServicerHost(servicer, spec.descriptor)
         log.info("%s ready (%d torch threads)", spec.name, threads)
 

@@ -7,6 +7,8 @@ Names follow ``interp_<service>_<what>_<unit>``; Ray exports them on each node's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from ray.serve import metrics
 
@@ -53,6 +55,13 @@ class RayGatewayMetrics:
         self.latency.observe(seconds, tags={"service": service, "method": method})
         _add(self.bytes, bytes_in, {"service": service, "method": method, "direction": "in"})
         _add(self.bytes, bytes_out, {"service": service, "method": method, "direction": "out"})
+
+
+def ray_histogram(name: str, description: str, boundaries: Sequence[float]) -> Callable[[float], None]:
+    """A ``ray.serve.metrics`` histogram as an ``observe(value)`` function
+    (``registry.HistogramFactory``)."""
+    histogram = metrics.Histogram(name, description=description, boundaries=list(boundaries))
+    return histogram.observe
 
 
 class CountingStore:
