@@ -29,6 +29,7 @@ from interp_services.core.metrics import Metric
 from interp_services.core.models import LoaderSettings, ModelCache
 from interp_services.core.run import prepare_job, run_jobs, run_model, tokenize
 from tests.conftest import TOY_MODEL
+from tests.support.models import random_gpt2
 
 ATOL = 1e-5
 TEXT = "The cat sat on the mat and"
@@ -72,22 +73,10 @@ def toy(model_cache):
 @pytest.fixture(scope="module")
 def gpt2_multi(tmp_path_factory, own_cache):
     """3 layers, 4 heads of width 12, random weights and random (non-zero) biases."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=21, n_embd=48, n_head=4, n_layer=3, n_inner=96, n_positions=64,
-        pad_token_id=20, bos_token_id=None, eos_token_id=None, initializer_range=0.2,
+    path = random_gpt2(
+        tmp_path_factory.mktemp("gpt2_multi"), seed=0, n_embd=48, n_head=4, n_layer=3, n_inner=96,
+        initializer_range=0.2, bias_std=0.2,
     )
-    model = GPT2LMHeadModel(config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.normal_(0.0, 0.2)
-    path = tmp_path_factory.mktemp("gpt2_multi")
-    model.save_pretrained(path)
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(TOY_MODEL / f, path / f)
     loaded = own_cache.get(str(path))
     assert loaded.info.num_heads == 4 and loaded.info.d_head == 12
     return loaded

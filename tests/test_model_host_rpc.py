@@ -10,7 +10,7 @@ import torch
 
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import tensor_pb2 as tpb
-from interpretability import Client, logit_difference, noise, patch, steering
+from interpretability import Client, logit_difference, mean_ablation, noise, patch, steering
 from tests.support.concurrency import own_answers_under_load
 
 IOI = "When Mary and John went to the store, John gave a drink to"
@@ -135,3 +135,21 @@ def test_closing_a_generation_early_leaves_the_host_usable(client):
 
 def test_sixteen_concurrent_clients_each_get_their_own_answer(local_fleet, smollm):
     assert own_answers_under_load(local_fleet.endpoint, "k-alice", smollm) == []
+
+
+def test_generate_with_a_mean_from_reference_texts(client):
+    """The server computes the mean over the reference texts' tokens; the same mean given as a
+    tensor (computed here from a capture of those texts) generates the same tokens."""
+    site, refs = "blocks.6.mlp.hook_post", ["A cat sat on the mat.", "Stocks fell sharply on Monday"]
+    acts = client.run(MODEL, refs, capture=[site], delivery=tpb.RESULT_DELIVERY_INLINE)
+    lengths = [len(s.token_ids) for s in acts.sequences]
+    act = client.to_numpy(acts.activations[0].tensor)
+    mean = sum(act[b, :n].sum(axis=0) for b, n in enumerate(lengths)) / sum(lengths)
+    def logprobs(*interventions) -> list[float]:
+        events = client.generate(MODEL, "I think that", max_new_tokens=6, ignore_eos=True, interventions=list(interventions))
+        return [e.token.logprob for e in events if e.WhichOneof("event") == "token"]
+
+    by_texts = logprobs(mean_ablation(site, reference_texts=refs))
+    by_tensor = logprobs(mean_ablation(site, mean=mean.astype(np.float32)))
+    assert by_texts == pytest.approx(by_tensor, abs=1e-4)
+    assert max(abs(a - b) for a, b in zip(by_texts, logprobs(), strict=True)) > 1e-2  # the ablation took effect

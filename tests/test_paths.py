@@ -22,6 +22,7 @@ from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import Client, InterpClientError, ResourceExhausted, Unavailable
 from tests.conftest import DEV_KEY, TOY_MODEL, run_cli
+from tests.support.models import random_gpt2
 from tests.toy_models.induction import evaluation_sequences, sequences_to_text
 
 TEXT = "The quick brown fox jumps over the lazy dog."
@@ -29,21 +30,8 @@ TEXT = "The quick brown fox jumps over the lazy dog."
 
 def tiny_gpt2(path: Path, n_embd: int, *, n_layer: int = 1, auto_map: bool = False, pickled: bool = False) -> Path:
     """A random GPT-2 with the toy's 21-symbol tokenizer: loads in milliseconds."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(n_embd)
-    config = GPT2Config(
-        vocab_size=21, n_embd=n_embd, n_layer=n_layer, n_head=2, n_positions=64, pad_token_id=20, bos_token_id=None, eos_token_id=None
-    )
-    model = GPT2LMHeadModel(config)
     path.mkdir(parents=True)
-    if pickled:  # what `save_pretrained(safe_serialization=False)` wrote: a pickle
-        config.save_pretrained(path)
-        torch.save(model.state_dict(), path / "pytorch_model.bin")
-    else:
-        model.save_pretrained(path)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(TOY_MODEL / name, path / name)
+    random_gpt2(path, seed=n_embd, n_embd=n_embd, n_head=2, n_layer=n_layer, pickled=pickled)
     if auto_map:
         cfg = json.loads((path / "config.json").read_text())
         cfg["auto_map"] = {"AutoConfig": "custom.CustomConfig", "AutoModelForCausalLM": "custom.CustomModel"}

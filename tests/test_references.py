@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from interp_services.core.interventions import Intervention
 from interp_services.core.models import LoaderSettings, ModelCache
 from interp_services.core.run import run_model, tokenize
 from tests.conftest import TOY_MODEL
+from tests.support.models import random_gpt2
 
 ATOL = 1e-5
 TEXT = "The cat sat on the mat and"
@@ -184,22 +184,10 @@ def toy(model_cache):
 @pytest.fixture(scope="module")
 def gpt2_heads(tmp_path_factory):
     """2 layers, 4 heads of width 8, random weights and non-zero biases (Conv1D projections)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(1)
-    config = GPT2Config(
-        vocab_size=21, n_embd=32, n_head=4, n_layer=2, n_inner=64, n_positions=64,
-        pad_token_id=20, bos_token_id=None, eos_token_id=None, initializer_range=0.2,
+    path = random_gpt2(
+        tmp_path_factory.mktemp("gpt2_heads"), seed=1, n_embd=32, n_head=4, n_layer=2, n_inner=64,
+        initializer_range=0.2, bias_std=0.2,
     )
-    model = GPT2LMHeadModel(config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.normal_(0.0, 0.2)
-    path = tmp_path_factory.mktemp("gpt2_heads")
-    model.save_pretrained(path)
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(TOY_MODEL / f, path / f)
     cache = ModelCache(LoaderSettings(cache_dir=tmp_path_factory.mktemp("models"), allow_hub=False), max_models=1)
     loaded = cache.get(str(path))
     assert (loaded.info.num_heads, loaded.info.d_head, loaded.info.d_mlp) == (4, 8, 64)

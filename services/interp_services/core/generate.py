@@ -48,7 +48,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from interp_services.core.hooks import POSITION_DIMS, bind_site, install_hook
 from interp_services.core.interventions import Intervention, Placement, apply_intervention, check_interventions
 from interp_services.core.models import LoadedModel
 from interp_services.core.reasons import Reason
+from interp_services.core.run import check_site_list, forward_parameters
 
 __all__ = ["GeneratedToken", "GenerationResult", "GenerationSettings", "check_generation", "generate"]
 
@@ -139,12 +139,13 @@ def check_generation(
     capture: Sequence[str],
     *,
     max_new_tokens_limit: int,
+    max_stop_strings: int = MAX_STOP_STRINGS,
 ) -> None:
     """Validate a generation request before anything runs.
 
-    Mean ablations from reference texts must have been resolved into ``iv.tensor`` before
-    (``core.run.reference_mean``); a mean over "this run" has no fixed set of tokens while
-    generating and is refused.
+    A mean ablation needs its mean given or its ``reference`` token ids (resolve those with
+    ``core.run.resolve_reference_means`` before :func:`generate`); a mean over "this run" has
+    no fixed set of tokens while generating and is refused.
 
     Raises:
         InvalidArgument: anything that does not fit the model or the request.
@@ -161,8 +162,8 @@ def check_generation(
         raise invalid(Reason.SAMPLING_PARAMETER_INVALID, "temperature", f"must be finite and >= 0, got {t}")
     if not 0 <= settings.top_p <= 1:  # NaN fails too
         raise invalid(Reason.SAMPLING_PARAMETER_INVALID, "top_p", f"must be in [0, 1], got {settings.top_p}")
-    if len(settings.stop) > MAX_STOP_STRINGS:
-        raise invalid(Reason.SAMPLING_PARAMETER_INVALID, "stop", f"{len(settings.stop)} stop strings; at most {MAX_STOP_STRINGS}")
+    if len(settings.stop) > max_stop_strings:
+        raise invalid(Reason.SAMPLING_PARAMETER_INVALID, "stop", f"{len(settings.stop)} stop strings; at most {max_stop_strings}")
     for i, s in enumerate(settings.stop):
         if not 1 <= len(s) <= MAX_STOP_CHARS:
             raise invalid(Reason.SAMPLING_PARAMETER_INVALID, f"stop[{i}]", f"{len(s)} characters; must be 1 to {MAX_STOP_CHARS}")
@@ -181,15 +182,9 @@ def check_generation(
             [FieldViolation("max_new_tokens", f"{len(prompt_ids)} + {n} tokens > {info.max_tokens}")],
         )
 
-    seen: set[str] = set()
+    check_site_list(info, capture, "capture")
     for i, name in enumerate(capture):
-        site = info.site(name)
-        if site is None:
-            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"capture[{i}]", f"{name!r} does not exist in this model (see GetModelInfo)")
-        if name in seen:
-            raise invalid(Reason.HOOK_SITE_DUPLICATE, f"capture[{i}]", f"{name!r} is listed twice")
-        seen.add(name)
-        if "key_pos" in site.dim_names:
+        if "key_pos" in info.site(name).dim_names:
             raise invalid(
                 Reason.HOOK_SITE_NOT_SUPPORTED_HERE,
                 f"capture[{i}]",
@@ -211,7 +206,7 @@ def check_generation(
             raise invalid(
                 Reason.SEQUENCE_OUT_OF_RANGE, f"interventions[{i}].sequences", "generation has one sequence: give [] or [0]"
             )
-        if iv.kind == "mean" and iv.tensor is None:
+        if iv.kind == "mean" and iv.tensor is None and iv.reference is None:
             raise invalid(
                 Reason.INTERVENTION_TENSOR_MISSING,
                 f"interventions[{i}].mean_ablation",
@@ -246,7 +241,7 @@ class _Stepper:
         model = loaded.model
         self.device = next(model.parameters()).device
         self.cache = DynamicCache(config=model.config)
-        params = inspect.signature(model.forward).parameters
+        params = forward_parameters(model)
         # transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns).
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
         self.extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}

@@ -142,7 +142,8 @@ def check_token_ids(loaded: LoadedModel, batch: Sequence[Sequence[int]], *, max_
     return [list(s) for s in batch]
 
 
-def _check_site_list(info, names: Sequence[str], fname: str) -> None:
+def check_site_list(info, names: Sequence[str], fname: str) -> None:
+    """Every name is a site of the model, listed once (``HOOK_SITE_UNKNOWN``/``_DUPLICATE``)."""
     seen: set[str] = set()
     for i, name in enumerate(names):
         if info.site(name) is None:
@@ -181,7 +182,7 @@ def prepare_job(
     """
     info = loaded.info
     job = RunJob([list(s) for s in batch], list(capture), list(interventions), top_k, return_logits, metric, list(gradients))
-    _check_site_list(info, job.capture, "capture")
+    check_site_list(info, job.capture, "capture")
     if (top_k or return_logits) and not info.has_lm_head:
         raise invalid(Reason.MODEL_HAS_NO_LM_HEAD, "top_k", f"{info.name} has no language-model head; next tokens are undefined")
     if top_k < 0 or top_k > info.vocab_size:
@@ -189,7 +190,7 @@ def prepare_job(
     check_interventions(info, job.interventions, batch_size=len(job.batch), length=job.length)
     if metric is not None:
         check_metric(info, metric, job.lengths)
-    _check_site_list(info, job.gradients, "gradients")
+    check_site_list(info, job.gradients, "gradients")
     if job.gradients and metric is None:
         raise invalid(Reason.METRIC_MISSING, "metric", "gradients need a metric to differentiate")
     if metric is not None and metric.kind == "activation":
@@ -201,11 +202,19 @@ def prepare_job(
                     f"gradients[{i}]",
                     f"{name!r} comes after the metric's site {metric.hook_site!r}; the metric does not depend on it",
                 )
-    for i, iv in enumerate(job.interventions):
+    job.interventions = resolve_reference_means(loaded, job.interventions)
+    return job
+
+
+def resolve_reference_means(loaded: LoadedModel, interventions: Sequence[Intervention]) -> list[Intervention]:
+    """The interventions with each mean over ``reference`` token ids computed into its tensor
+    (copies: the caller's objects stay as they were)."""
+    out = list(interventions)
+    for i, iv in enumerate(out):
         if iv.kind == "mean" and iv.reference is not None and iv.tensor is None:
             mean = reference_mean(loaded, iv.hook_site, iv.reference, f"interventions[{i}].mean_ablation.reference_texts")
-            job.interventions[i] = replace(iv, tensor=mean)  # the caller's object stays as it was
-    return job
+            out[i] = replace(iv, tensor=mean)
+    return out
 
 
 def reference_mean(loaded: LoadedModel, site: str, reference: Sequence[Sequence[int]], fname: str) -> torch.Tensor:
@@ -384,7 +393,7 @@ def _logit_positions(loaded: LoadedModel, jobs: Sequence[RunJob], places: Sequen
     """
     if not loaded.info.has_lm_head or any(job.return_logits or job.needs_grad for job in jobs):
         return None  # gradients keep the full head: the same arithmetic as a plain autograd pass
-    if "logits_to_keep" not in _forward_parameters(loaded.model):
+    if "logits_to_keep" not in forward_parameters(loaded.model):
         return None
     needed: set[int] = set()
     for job, place in zip(jobs, places, strict=True):
@@ -395,7 +404,9 @@ def _logit_positions(loaded: LoadedModel, jobs: Sequence[RunJob], places: Sequen
     return torch.tensor(sorted(needed) or [0], dtype=torch.long)
 
 
-def _forward_parameters(model: torch.nn.Module) -> frozenset[str]:
+def forward_parameters(model: torch.nn.Module) -> frozenset[str]:
+    """Names of the model's ``forward`` parameters (read once per model: transformers versions
+    differ, e.g. ``logits_to_keep``, ``cache`` vs ``past_key_values``)."""
     cached = getattr(model, "_interp_forward_parameters", None)
     if cached is None:
         cached = frozenset(inspect.signature(model.forward).parameters)

@@ -25,7 +25,7 @@ from interp_services.core.interventions import Intervention
 from interp_services.core.metrics import Metric
 from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
 from interp_services.core.reasons import Reason
-from interp_services.core.run import check_token_ids, prepare_job, reference_mean, tokenize
+from interp_services.core.run import check_token_ids, prepare_job, resolve_reference_means, tokenize
 from interp_services.core.tokens import display_tokens
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
 from interp_services.rpc.context import Limits, tenant_of
@@ -316,8 +316,6 @@ class ModelHostServicer:
         which = request.WhichOneof("input")
         if which is None:
             raise invalid(Reason.INPUT_EMPTY, "input", "set text or tokens")
-        if len(request.stop) > self.limits.max_stop_strings:
-            raise invalid(Reason.SAMPLING_PARAMETER_INVALID, "stop", f"at most {self.limits.max_stop_strings} stop strings")
         if len(request.capture) > self.limits.max_capture:
             raise ResourceExhausted(Reason.TOO_MANY_CAPTURES, f"capture: at most {self.limits.max_capture} sites")
         deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, "runs/", inline_limit=request.max_inline_bytes)
@@ -326,7 +324,7 @@ class ModelHostServicer:
             check_texts([request.text], "text", self.limits)
             prompt = tokenize(m, [request.text], max_tokens=m.info.max_tokens, field_name="text")[0]
         else:
-            prompt = check_token_ids(m, [list(request.tokens.ids)], max_tokens=m.info.max_tokens)[0]
+            prompt = list(request.tokens.ids)  # checked by check_generation, with the field names of this request
         settings = GenerationSettings(
             max_new_tokens=32 if request.max_new_tokens == 0 else request.max_new_tokens,
             temperature=request.temperature,
@@ -337,10 +335,11 @@ class ModelHostServicer:
         )
         interventions = self._decode_interventions(request.interventions, tenant, m)
         capture = list(request.capture)
-        check_generation(m, prompt, settings, interventions, capture, max_new_tokens_limit=self.limits.max_new_tokens)
-        for i, iv in enumerate(interventions):
-            if iv.kind == "mean" and iv.reference is not None and iv.tensor is None:
-                iv.tensor = reference_mean(m, iv.hook_site, iv.reference, f"interventions[{i}].mean_ablation.reference_texts")
+        check_generation(
+            m, prompt, settings, interventions, capture,
+            max_new_tokens_limit=self.limits.max_new_tokens, max_stop_strings=self.limits.max_stop_strings,
+        )
+        interventions = resolve_reference_means(m, interventions)
         for event in generate(m, prompt, settings, interventions=interventions, capture=capture, should_stop=lambda: not context.is_active()):
             if isinstance(event, GeneratedToken):
                 yield pb.GenerateResponse(
