@@ -27,6 +27,7 @@ from google.rpc import status_pb2
 
 from interp_services.core.errors import InterpError, InvalidArgument
 from interp_services.core.reasons import Reason
+from interp_services.core.threads import adopt_torch_threads
 from interp_services.rpc.context import TENANT_KEY, RecordingContext
 from interp_services.rpc.errors import error_from_status, grpc_code, status_for_exception
 
@@ -98,7 +99,11 @@ class ServicerHost:
         self.servicer = servicer
         self.descriptor = descriptor
         self.methods = method_table(descriptor)
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{descriptor.name}-worker")
+        # Each worker adopts the replica's torch thread count (see core.threads: without it,
+        # a Ray replica's worker threads run torch on one thread whatever the settings say).
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix=f"{descriptor.name}-worker", initializer=adopt_torch_threads
+        )
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
