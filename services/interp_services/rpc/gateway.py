@@ -119,12 +119,14 @@ class GrpcChannelBackend:
         return Reply(grpc.StatusCode.OK, body=body)
 
     async def stream(self, service: str, method: str, request: bytes, tenant: str, timeout: float) -> AsyncIterator[Reply]:
-        call = self.channels[service].unary_stream(f"/{service}/{method}")
+        call = self.channels[service].unary_stream(f"/{service}/{method}")(request, timeout=timeout, metadata=((TENANT_KEY, tenant),))
         try:
-            async for body in call(request, timeout=timeout, metadata=((TENANT_KEY, tenant),)):
+            async for body in call:
                 yield Reply(grpc.StatusCode.OK, body=body)
         except grpc.aio.AioRpcError as err:
             yield self._reply(err)
+        finally:
+            call.cancel()  # a no-op after the end; when the client went away, the backend stops too
 
 
 def _observe(metrics: Metrics, *args) -> None:

@@ -137,6 +137,8 @@ class RayBackend:
                 yield reply
         except Exception as exc:  # noqa: BLE001
             yield self._unavailable(service, exc)
+        finally:
+            gen.cancel()  # the client went away (or the stream ended): the replica stops its work
 
 
 @serve.deployment(name="gateway")
