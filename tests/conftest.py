@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import seaweed
+from tests.support.browser import browser  # noqa: F401 - the report tests' Chromium (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CACHE = Path(os.environ.get("INTERP_MODEL_CACHE", Path.home() / ".cache" / "interp-suite" / "models"))
