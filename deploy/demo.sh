@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: start the fleet locally, analyze attention of SmolLM2-135M and compare inputs on
-# MiniLM through the public gRPC endpoint, write the reports to out/, stop the fleet.
+# `make demo`: start the fleet locally, analyze attention of SmolLM2-135M, compare inputs on
+# MiniLM and explain one SmolLM2 prediction through the public gRPC endpoint, write the reports
+# to out/, stop the fleet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -57,4 +58,12 @@ echo
   --inputs examples/input_samples.txt \
   --output "$OUT/attention_comparison/"
 echo
-echo "Open $OUT/attention_analysis.html and $OUT/attention_comparison/comparison.html in a browser."
+# Which tokens made SmolLM2 answer " Paris": three methods, their agreement and deletion curves.
+"${CLI[@]}" explain-prediction --endpoint "127.0.0.1:$PORT" \
+  --model-name smollm2-135m \
+  --input-text "The capital of France is" \
+  --methods "integrated_gradients,input_x_gradient,feature_ablation" \
+  --explanation-depth detailed \
+  --output "$OUT/prediction_explanation.html"
+echo
+echo "Open $OUT/attention_analysis.html, $OUT/attention_comparison/comparison.html and $OUT/prediction_explanation.html in a browser."

@@ -21,6 +21,7 @@ from interpretability import (
     InterpClientError,
     NotFound,
     activation_score,
+    attribution,
     class_score,
     noise,
     to_numpy,
@@ -187,6 +188,11 @@ def _bad(client: Client, name: str):
         ),
         "top-k on an encoder": lambda: client.run("all-minilm-l6-v2", [TEXT], top_k=5),
         "token id out of range": lambda: client.run("smollm2-135m", tokens=[[1, 2, 10**7]]),
+        "attribution method that cannot run here": lambda: client.attribute("smollm2-135m", TEXT, methods="deeplift"),
+        "attribution class the prompt lacks": lambda: client.attribute(
+            "smollm2-135m", TEXT, target=attribution.class_target("neutral", prompt=attribution.prompt_classifier(
+                "Review: {text}\nSentiment:", ["negative", "positive"], [" negative", " positive"]))),
+        "too many integration steps": lambda: client.attribute("smollm2-135m", TEXT, options=attribution.options(n_steps=10**6)),
         "one-input comparison": lambda: client.compare_attention("smollm2-135m", [TEXT]),
         "too many links": lambda: client.analyze_attention("smollm2-135m", TEXT, top_k_links=5000),
         "unknown delivery": lambda: client.analyze_attention("smollm2-135m", TEXT, include_patterns=True, delivery=7),
@@ -239,6 +245,9 @@ BAD_INPUTS = [
     ("position out of range", grpc.StatusCode.INVALID_ARGUMENT, "POSITION_OUT_OF_RANGE"),
     ("top-k on an encoder", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_LM_HEAD"),
     ("token id out of range", grpc.StatusCode.INVALID_ARGUMENT, "TOKEN_ID_OUT_OF_RANGE"),
+    ("attribution method that cannot run here", grpc.StatusCode.INVALID_ARGUMENT, "ATTRIBUTION_METHOD_NOT_SUPPORTED"),
+    ("attribution class the prompt lacks", grpc.StatusCode.INVALID_ARGUMENT, "CLASS_LABEL_UNKNOWN"),
+    ("too many integration steps", grpc.StatusCode.INVALID_ARGUMENT, "ATTRIBUTION_PARAMETER_OUT_OF_RANGE"),
     ("one-input comparison", grpc.StatusCode.INVALID_ARGUMENT, "TOO_FEW_INPUTS"),
     ("too many links", grpc.StatusCode.INVALID_ARGUMENT, "TOP_K_OUT_OF_RANGE"),
     ("unknown delivery", grpc.StatusCode.INVALID_ARGUMENT, "DELIVERY_INVALID"),
@@ -369,6 +378,25 @@ def test_generate_streams_through_ray(client):
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds == ["token"] * 4 + ["result"]
     assert "".join(e.token.text for e in events[:4]) == events[-1].result.text
+
+
+def test_attribution_through_ray_streams_progress_and_equals_the_core(client, smollm):
+    """The attribution deployment (its own replica and model copy) answers as the core does
+    in this process, and streams progress before the result."""
+    from interp_services.core.attribution import AttributionJob, AttributionOptions, Target, explain
+
+    events = list(client.attribute_stream(
+        "smollm2-135m", "The capital of France is", target=attribution.next_token_target(" Paris"),
+        methods="integrated_gradients,feature_ablation", options=attribution.options(n_steps=16),
+    ))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds[-1] == "result" and set(kinds[:-1]) == {"progress"}
+    got = events[-1].result
+    want = explain(smollm, AttributionJob("The capital of France is", Target("next_token", continuation=" Paris"),
+                                          ["integrated_gradients", "feature_ablation"], options=AttributionOptions(n_steps=16)))
+    for g, w in zip(got.methods, want.methods, strict=True):
+        assert list(g.scores) == pytest.approx(w.scores, abs=1e-4)
+    assert got.methods[0].delta == pytest.approx(want.methods[0].delta, abs=1e-4)
 
 
 # -- the S3 store behind the Ray fleet ----------------------------------------------------------

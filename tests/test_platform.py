@@ -162,7 +162,7 @@ def test_settings_derive_deployments_from_the_registry(echo_spec, tmp_path):
     s = load_settings(cfg, {}, services=[*SERVICES, echo_spec])
     assert s.deployment("echo").num_replicas == 3 and s.deployment("echo").num_cpus == 0.1  # default from the spec
     assert s.deployment("attention").num_cpus == 1.5 and s.deployment("attention").max_ongoing_requests == 8
-    assert set(s.deployments) == {"gateway", "model_host", "attention", "storage", "echo"}
+    assert set(s.deployments) == {"gateway", *(spec.key for spec in SERVICES), "echo"}
     cfg.write_text("deployments:\n  probing: {num_replicas: 1}\n")
     with pytest.raises(ValueError, match="probing"):
         load_settings(cfg, {})

@@ -129,6 +129,7 @@ class FleetSettings:
     batching: bool = True
     batch_max_sequences: int = 32
     batch_max_tokens: int = 8192
+    attribution_batch_size: int = 16
     limits: Limits = field(default_factory=Limits)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     deployments: dict[str, DeploymentSettings] = field(default_factory=dict)

@@ -5,6 +5,7 @@ Example:
     >>> client = Client("127.0.0.1:50051", api_key="interp-dev-key")
 """
 
+from interpretability import attribution
 from interpretability.client import Client, from_numpy, to_numpy
 from interpretability.errors import (
     Cancelled,
@@ -46,6 +47,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "activation_score",
+    "attribution",
     "class_score",
     "from_numpy",
     "logit_difference",

@@ -21,6 +21,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import attention_service_pb2_grpc as apb_grpc
+from interp.v1 import attribution_service_pb2 as atpb
+from interp.v1 import attribution_service_pb2_grpc as atpb_grpc
 from interp.v1 import common_pb2 as cpb
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import model_host_service_pb2_grpc as mpb_grpc
@@ -115,6 +117,7 @@ class Client:
         self.model_host = mpb_grpc.ModelHostServiceStub(self.channel)
         self.attention = apb_grpc.AttentionServiceStub(self.channel)
         self.storage = spb_grpc.StorageServiceStub(self.channel)
+        self.attribution = atpb_grpc.AttributionServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -311,6 +314,61 @@ class Client:
             options=apb.AttentionOptions(include_patterns=include_patterns, top_k_links=top_k_links, delivery=delivery),
         )
         return self._call(self.attention.CompareAttention, req, timeout, idempotent=_repeatable(delivery, include_patterns))
+
+    # -- attribution ----------------------------------------------------------------------------
+    def list_attribution_methods(self, timeout: float | None = None) -> atpb.ListAttributionMethodsResponse:
+        """The attribution methods, their defaults and the server's limits."""
+        return self._call(self.attribution.ListAttributionMethods, atpb.ListAttributionMethodsRequest(), timeout)
+
+    def attribute_stream(
+        self,
+        model: str,
+        text: str,
+        *,
+        target: atpb.AttributionTarget | None = None,
+        methods: Sequence[str | int] | str = (),
+        depth: str = "basic",
+        options: atpb.AttributionOptions | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[atpb.AttributeResponse]:
+        """Stream an attribution: progress events, then the result (``event.result``). Closing
+        the iterator cancels the work on the server. Builders: ``interpretability.attribution``."""
+        from interpretability.attribution import DEPTHS, method_values
+
+        req = atpb.AttributeRequest(model=model, text=text, methods=method_values(methods), depth=DEPTHS[depth])
+        if target is not None:
+            req.target.CopyFrom(target)
+        if options is not None:
+            req.options.CopyFrom(options)
+        call = self.attribution.Attribute(req, timeout=timeout or self.timeout, metadata=self._metadata())
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    def attribute(
+        self,
+        model: str,
+        text: str,
+        *,
+        target: atpb.AttributionTarget | None = None,
+        methods: Sequence[str | int] | str = (),
+        depth: str = "basic",
+        options: atpb.AttributionOptions | None = None,
+        on_progress: Callable[[atpb.AttributionProgress], None] | None = None,
+        timeout: float | None = None,
+    ) -> atpb.AttributionResult:
+        """Attribute ``target`` (default: the predicted class, else the most likely next token)
+        of ``text`` to its tokens with ``methods`` (default: by ``depth``, ``basic`` or
+        ``detailed``); ``on_progress`` sees each progress event."""
+        for event in self.attribute_stream(model, text, target=target, methods=methods, depth=depth, options=options, timeout=timeout):
+            if event.HasField("result"):
+                return event.result
+            if on_progress is not None:
+                on_progress(event.progress)
+        raise Unavailable("the attribution stream ended without a result", reason="BACKEND_UNAVAILABLE")
 
     # -- storage ---------------------------------------------------------------------------------
     @staticmethod

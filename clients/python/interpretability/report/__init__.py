@@ -1,8 +1,11 @@
-"""Self-contained HTML reports of an attention analysis.
+"""Self-contained HTML reports of attention analyses and feature attributions.
 
 ``render_attention_report(analysis)`` turns the JSON document written by
 ``interp analyze-attention`` into one HTML page; ``render_comparison_report`` turns the JSON of
-``interp compare-attention`` into an index page that links to one such report per input.
+``interp compare-attention`` into an index page that links to one such report per input;
+``render_attribution_report(results)`` turns the attributions written by
+``interp feature-attribution`` / ``interp explain-prediction`` (one dict per sample) into one
+page.
 
 The pages work offline: no CDN, no web font, no external request of any kind (a
 Content-Security-Policy in the page forbids them); all CSS and JavaScript is inline, vanilla, and
@@ -23,13 +26,21 @@ embedded JSON; the page treats a missing weight as 0.
 
 Layout: ``page`` assembles a page (CSP, embedded JSON) from the assets in ``static/`` (CSS,
 JavaScript and HTML body fragments, package data); ``attention`` and ``comparison`` prepare the
-data of their page.
+data of their page; ``attribution`` holds its page's body and script itself and places them in
+``page``'s shell.
 """
 
 from __future__ import annotations
 
 from interpretability.report.attention import render_attention_report
+from interpretability.report.attribution import render_attribution_report
 from interpretability.report.comparison import render_comparison_report
 from interpretability.report.page import DATA_ELEMENT_ID, embedded_json
 
-__all__ = ["DATA_ELEMENT_ID", "embedded_json", "render_attention_report", "render_comparison_report"]
+__all__ = [
+    "DATA_ELEMENT_ID",
+    "embedded_json",
+    "render_attention_report",
+    "render_attribution_report",
+    "render_comparison_report",
+]
