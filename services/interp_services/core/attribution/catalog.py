@@ -195,6 +195,8 @@ def run_method(
     # costs far less memory than one of gradient evaluations, so they take several at once.
     per_eval = batch * PERTURBATION_BATCH_FACTOR
     samples = params.n_samples or DEFAULT_SAMPLES.get(name, 0)
+    if name in ("saliency", "input_x_gradient"):
+        x = x.detach().requires_grad_(True)  # a leaf of its own (Captum warns otherwise)
     if name == "saliency":
         return ca.Saliency(forward).attribute(x, abs=True), None
     if name == "input_x_gradient":

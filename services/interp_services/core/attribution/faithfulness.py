@@ -125,7 +125,8 @@ def infidelity_of(
     with torch.no_grad():
         value = infidelity(
             gate_forward, perturb, gates, scores.detach().float().cpu().view(1, n),
-            n_perturb_samples=samples, max_examples_per_batch=batch, normalize=True,
+            # Captum's batches hold whole multiples of the one input: at most `samples` rows.
+            n_perturb_samples=samples, max_examples_per_batch=min(batch, samples), normalize=True,
         )
     return float(value[0])
 
