@@ -195,7 +195,7 @@ def run_method(
     # costs far less memory than one of gradient evaluations, so they take several at once.
     per_eval = batch * PERTURBATION_BATCH_FACTOR
     samples = params.n_samples or DEFAULT_SAMPLES.get(name, 0)
-    if name in ("saliency", "input_x_gradient"):
+    if name in ("saliency", "input_x_gradient") and isinstance(x, torch.Tensor):
         x = x.detach().requires_grad_(True)  # a leaf of its own (Captum warns otherwise)
     if name == "saliency":
         return ca.Saliency(forward).attribute(x, abs=True), None
