@@ -147,6 +147,16 @@ class Client:
                 raise err from None
         raise AssertionError("unreachable")
 
+    def _stream(self, fn: Callable[..., Any], request: Any, timeout: float | None) -> Iterator[Any]:
+        """A server-streaming call's events; closing the iterator cancels the call."""
+        call = fn(request, timeout=timeout or self.timeout, metadata=self._metadata())
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
     # -- health ----------------------------------------------------------------------------------
     def health(self, service: str = "", timeout: float = 5.0) -> str:
         """Standard gRPC health status name (``SERVING``, ``NOT_SERVING``, ...)."""
@@ -178,12 +188,7 @@ class Client:
 
     def load_model(self, model: str, timeout: float | None = None) -> Iterator[mpb.LoadModelResponse]:
         """Stream load progress; the last event has ``info`` set."""
-        try:
-            yield from self.model_host.LoadModel(
-                mpb.LoadModelRequest(model=model), timeout=timeout or self.timeout, metadata=self._metadata()
-            )
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
+        yield from self._stream(self.model_host.LoadModel, mpb.LoadModelRequest(model=model), timeout)
 
     def tokenize(self, model: str, texts: Iterable[str], timeout: float | None = None) -> list[mpb.TokenizedText]:
         """Token ids and strings per text."""
@@ -264,13 +269,7 @@ class Client:
             req.text = prompt
         else:
             req.tokens.CopyFrom(mpb.TokenIds(ids=list(prompt)))
-        call = self.model_host.Generate(req, timeout=timeout or self.timeout, metadata=self._metadata())
-        try:
-            yield from call
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
-        finally:
-            call.cancel()
+        yield from self._stream(self.model_host.Generate, req, timeout)
 
     # -- attention ------------------------------------------------------------------------------
     def analyze_attention(
@@ -340,13 +339,7 @@ class Client:
             req.target.CopyFrom(target)
         if options is not None:
             req.options.CopyFrom(options)
-        call = self.attribution.Attribute(req, timeout=timeout or self.timeout, metadata=self._metadata())
-        try:
-            yield from call
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
-        finally:
-            call.cancel()
+        yield from self._stream(self.attribution.Attribute, req, timeout)
 
     def attribute(
         self,

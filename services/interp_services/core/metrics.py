@@ -142,8 +142,8 @@ def _pick(values: Sequence[int], b: int) -> int:
     return values[0 if len(values) == 1 else b]
 
 
-def _score(row_logits: torch.Tensor, ids: torch.Tensor, score: str) -> torch.Tensor:
-    """``row_logits`` [n, vocab or classes], ``ids`` [n] -> [n] scores."""
+def score_rows(row_logits: torch.Tensor, ids: torch.Tensor, score: str) -> torch.Tensor:
+    """``row_logits`` [n, vocab or classes], ``ids`` [n] -> [n] scores (``SCORE_KINDS``)."""
     if score == "logit":
         return row_logits.gather(1, ids[:, None])[:, 0]
     logp = torch.log_softmax(row_logits.float(), dim=-1).gather(1, ids[:, None])[:, 0]
@@ -175,16 +175,16 @@ def compute_metric(
     if metric.kind == "class":
         assert logits is not None
         ids = torch.tensor([_pick(metric.class_indices, b) for b in range(n)], device=device)
-        return _score(logits[r], ids, metric.score)
+        return score_rows(logits[r], ids, metric.score)
     pos = torch.tensor(resolve_positions(metric.positions, lengths), device=device)
     if metric.kind in ("token", "logit_diff"):
         assert logits is not None
         read = logits[r, pos if columns is None else columns[pos]]  # [n, vocab]
         ids = torch.tensor([_pick(metric.token_ids, b) for b in range(n)], device=device)
         if metric.kind == "token":
-            return _score(read, ids, metric.score)
+            return score_rows(read, ids, metric.score)
         other = torch.tensor([_pick(metric.other_ids, b) for b in range(n)], device=device)
-        return _score(read, ids, "logit") - _score(read, other, "logit")
+        return score_rows(read, ids, "logit") - score_rows(read, other, "logit")
     assert site is not None
     if metric.direction is not None and "key_pos" in site_dims:  # a merged batch may have more keys
         site = site.narrow(list(site_dims).index("key_pos"), 0, metric.direction.shape[-1])

@@ -10,24 +10,20 @@ stream events, and a cancelled call stops it at the next model evaluation.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 
 import grpc
 
 from interp.v1 import attribution_service_pb2 as pb
-from interp.v1 import model_host_service_pb2 as mh
 from interp_services.core import attribution as core
-from interp_services.core.errors import Cancelled, invalid
+from interp_services.core.errors import invalid
 from interp_services.core.models import ModelCache
 from interp_services.core.reasons import Reason
-from interp_services.core.threads import adopt_torch_threads
 from interp_services.rpc.context import Limits
 from interp_services.rpc.errors import rpc_method
-from interp_services.rpc.toolkit import check_texts
+from interp_services.rpc.model_host import SCORE_NAMES
+from interp_services.rpc.toolkit import check_texts, stream_from_worker
 
-HEARTBEAT_S = 1.0
 _METHOD_PREFIX = "ATTRIBUTION_METHOD_"
 _BASELINES = {
     pb.BASELINE_KIND_UNSPECIFIED: "pad",
@@ -36,8 +32,6 @@ _BASELINES = {
     pb.BASELINE_KIND_MASK_TOKEN: "mask",
     pb.BASELINE_KIND_ZERO_EMBEDDING: "zero",
 }
-_SCORES = {mh.SCORE_KIND_UNSPECIFIED: "log_prob", mh.SCORE_KIND_LOG_PROB: "log_prob", mh.SCORE_KIND_LOGIT: "logit",
-           mh.SCORE_KIND_PROBABILITY: "prob"}
 
 
 def method_name(value: int) -> str:
@@ -63,7 +57,7 @@ def _target(msg: pb.AttributionTarget) -> core.Target:
         if c.HasField("prompt"):
             prompt = core.PromptSpec(c.prompt.template, list(c.prompt.labels), list(c.prompt.label_words))
         return core.Target(
-            "class", class_index=c.class_index if c.use_index else None, label=c.label, score=_SCORES.get(c.kind, "log_prob"),
+            "class", class_index=c.class_index if c.use_index else None, label=c.label, score=SCORE_NAMES.get(c.kind, "log_prob"),
             prompt=prompt,
         )
     if which == "next_token":
@@ -171,44 +165,18 @@ class AttributionServicer:
         job = job_from_proto(request)
         core.check_job(job, generation=job.target.kind == "generation")
         core.resolve_params(job.options, self.server_limits)
-        events: queue.Queue = queue.Queue()
-        outcome: dict[str, object] = {}
-        stop = threading.Event()
         model_name = request.model.strip() if request.model else request.model
 
-        def work() -> None:
-            adopt_torch_threads()
-            try:
-                loaded = self.cache.get(model_name, lambda stage, frac: events.put((f"loading model: {stage}", 0.0, "", 0)))
-                outcome["result"] = core.explain(
-                    loaded, job, self.server_limits,
-                    progress=lambda *event: events.put(event), cancelled=lambda: stop.is_set() or not context.is_active(),
-                )
-            except BaseException as exc:  # noqa: BLE001 - handed to the streaming thread
-                outcome["error"] = exc
-            events.put(None)
-
-        threading.Thread(target=work, name="attribution", daemon=True).start()
-        try:
-            while True:
-                try:
-                    item = events.get(timeout=HEARTBEAT_S)
-                except queue.Empty:
-                    item = ()
-                if not context.is_active():
-                    stop.set()
-                    raise Cancelled(Reason.CANCELLED, "the client cancelled the attribution")
-                if item == ():
-                    continue
-                if item is None:
-                    break
-                stage, fraction, method, evaluations = item
-                yield pb.AttributeResponse(progress=pb.AttributionProgress(
+        def work(emit, stop) -> core.AttributionResult:
+            def progress(stage: str, fraction: float, method: str, evaluations: int) -> None:
+                emit(pb.AttributeResponse(progress=pb.AttributionProgress(
                     stage=stage, fraction=fraction, method=method_value(method) if method else 0, evaluations=evaluations,
-                ))
-        finally:
-            if not context.is_active():
-                stop.set()
-        if "error" in outcome:
-            raise outcome["error"]  # type: ignore[misc]
-        yield pb.AttributeResponse(result=result_to_proto(request.model, outcome["result"]))  # type: ignore[arg-type]
+                )))
+
+            loaded = self.cache.get(model_name, lambda stage, frac: progress(f"loading model: {stage}", 0.0, "", 0))
+            return core.explain(
+                loaded, job, self.server_limits, progress=progress, cancelled=lambda: stop.is_set() or not context.is_active()
+            )
+
+        result = yield from stream_from_worker(context, work, name="attribution")
+        yield pb.AttributeResponse(result=result_to_proto(request.model, result))

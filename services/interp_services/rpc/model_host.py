@@ -9,8 +9,6 @@ Concurrent RunModel calls for one model are merged into shared forward passes by
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Iterator
 
@@ -30,7 +28,7 @@ from interp_services.core.tokens import display_tokens
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
-from interp_services.rpc.toolkit import check_texts
+from interp_services.rpc.toolkit import check_texts, stream_from_worker
 from interp_services.store.base import TensorStore
 
 _SOURCE = {
@@ -74,7 +72,8 @@ _ACTIONS = {
     "scale": "scale",
     "noise": "noise",
 }
-_SCORES = {pb.SCORE_KIND_UNSPECIFIED: "log_prob", pb.SCORE_KIND_LOG_PROB: "log_prob", pb.SCORE_KIND_LOGIT: "logit", pb.SCORE_KIND_PROBABILITY: "prob"}
+# ScoreKind -> the core's score names (metrics.SCORE_KINDS); the attribution servicer reads it too.
+SCORE_NAMES = {pb.SCORE_KIND_UNSPECIFIED: "log_prob", pb.SCORE_KIND_LOG_PROB: "log_prob", pb.SCORE_KIND_LOGIT: "logit", pb.SCORE_KIND_PROBABILITY: "prob"}
 _FINISH = {"length": pb.FINISH_REASON_LENGTH, "eos": pb.FINISH_REASON_END_OF_SEQUENCE, "stop": pb.FINISH_REASON_STOP_STRING}
 
 
@@ -161,13 +160,13 @@ class ModelHostServicer:
             raise invalid(Reason.METRIC_INVALID, "metric", "set one of token, logit_difference, class_score, activation")
         if which == "token":
             t = req.metric.token
-            return Metric("token", token_ids=list(t.token_ids), positions=list(t.positions), score=_SCORES.get(t.kind, "?"))
+            return Metric("token", token_ids=list(t.token_ids), positions=list(t.positions), score=SCORE_NAMES.get(t.kind, "?"))
         if which == "logit_difference":
             d = req.metric.logit_difference
             return Metric("logit_diff", token_ids=list(d.correct_token_ids), other_ids=list(d.incorrect_token_ids), positions=list(d.positions))
         if which == "class_score":
             c = req.metric.class_score
-            return Metric("class", class_indices=list(c.class_indices), score=_SCORES.get(c.kind, "?"))
+            return Metric("class", class_indices=list(c.class_indices), score=SCORE_NAMES.get(c.kind, "?"))
         a = req.metric.activation
         direction = None
         if a.HasField("direction"):
@@ -198,34 +197,18 @@ class ModelHostServicer:
     @rpc_method(pb.LoadModelResponse)
     def LoadModel(self, request: pb.LoadModelRequest, context: grpc.ServicerContext) -> Iterator[pb.LoadModelResponse]:
         start = time.monotonic()
-        events: queue.Queue = queue.Queue()
-        result: dict[str, object] = {}
 
-        def work() -> None:
-            try:
-                result["model"] = self.cache.get(request.model, lambda stage, frac: events.put((stage, frac)))
-            except BaseException as exc:  # noqa: BLE001 - handed to the streaming thread
-                result["error"] = exc
-            events.put(None)
+        def event(stage: str, frac: float) -> pb.LoadModelResponse:
+            return pb.LoadModelResponse(stage=stage, progress=frac, elapsed_seconds=time.monotonic() - start)
 
-        threading.Thread(target=work, name="model-load", daemon=True).start()
-        yield pb.LoadModelResponse(stage="started", progress=0.0, elapsed_seconds=0.0)
-        while True:
-            try:
-                item = events.get(timeout=1.0)
-            except queue.Empty:  # a heartbeat keeps the stream alive during long conversions
-                if not context.is_active():
-                    return  # the load goes on in the background and fills the cache
-                yield pb.LoadModelResponse(stage="working", progress=-1.0, elapsed_seconds=time.monotonic() - start)
-                continue
-            if item is None:
-                break
-            stage, frac = item
-            if stage != "ready":
-                yield pb.LoadModelResponse(stage=stage, progress=frac, elapsed_seconds=time.monotonic() - start)
-        if "error" in result:
-            raise result["error"]  # type: ignore[misc]
-        loaded: LoadedModel = result["model"]  # type: ignore[assignment]
+        def load(emit, stop) -> LoadedModel:
+            # The final "ready" event carries the model's info (below); the cache's own is dropped.
+            return self.cache.get(request.model, lambda stage, frac: stage == "ready" or emit(event(stage, frac)))
+
+        yield event("started", 0.0)
+        # A heartbeat keeps the stream alive during long conversions; when the client leaves, the
+        # load goes on in the background and fills the cache.
+        loaded = yield from stream_from_worker(context, load, idle=lambda: event("working", -1.0), name="model-load")
         yield pb.LoadModelResponse(
             stage="ready", progress=1.0, elapsed_seconds=time.monotonic() - start, info=info_to_proto(loaded.info)
         )

@@ -10,25 +10,86 @@ A new analysis service builds on these instead of copying them:
 - :class:`ActivationReader` -- runs the model host with capture and returns the tensors. Small
   results come back inline (through the service-to-service call, no store round trip); large ones
   through the store, hash-verified, and deleted as soon as they are read.
+- :func:`stream_from_worker` -- long work in a thread of its own, its progress events streamed as
+  they come, stopped when the client goes away.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Any, TypeVar
 
 import torch
 
 from interp.v1 import common_pb2
 from interp.v1 import model_host_service_pb2 as mh
 from interp.v1 import tensor_pb2 as tpb
-from interp_services.core.errors import ResourceExhausted, check_indices, invalid
+from interp_services.core.errors import Cancelled, ResourceExhausted, check_indices, invalid
 from interp_services.core.reasons import Reason
+from interp_services.core.threads import adopt_torch_threads
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.codec import DeliveryPolicy, decode, stored_ref
 from interp_services.rpc.context import Limits
 from interp_services.store.base import TensorStore
+
+T = TypeVar("T")
+
+
+def stream_from_worker(
+    context: Any,
+    work: Callable[[Callable[[Any], None], threading.Event], T],
+    *,
+    idle: Callable[[], Any] | None = None,
+    heartbeat_s: float = 1.0,
+    name: str = "stream-worker",
+) -> Generator[Any, None, T]:
+    """Run ``work(emit, stop)`` in a thread of its own and yield what it emits as it comes; the
+    generator returns ``work``'s result (``result = yield from stream_from_worker(...)``) or
+    raises its error.
+
+    After each quiet ``heartbeat_s``, ``idle()`` (if given) makes an event that keeps a long
+    stream alive. When the client goes away the stream raises Cancelled, and whenever it ends
+    before the work does, ``stop`` is set so that work that checks it ends early.
+    """
+    events: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+    stop = threading.Event()
+    done = object()
+
+    def run() -> None:
+        adopt_torch_threads()
+        try:
+            outcome["result"] = work(events.put, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the streaming thread
+            outcome["error"] = exc
+        events.put(done)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    finished = False
+    try:
+        while True:
+            try:
+                item = events.get(timeout=heartbeat_s)
+            except queue.Empty:
+                item = None
+            if item is done:
+                finished = True
+                break
+            if not context.is_active():
+                raise Cancelled(Reason.CANCELLED, "the client cancelled the call")
+            if item is not None:
+                yield item
+            elif idle is not None:
+                yield idle()
+    finally:
+        if not finished:
+            stop.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def check_texts(texts: Sequence[str], field: str, limits: Limits, *, max_count: int | None = None) -> list[str]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from interp_services.core.errors import ResourceExhausted, invalid
+from interp_services.core.metrics import score_rows
 from interp_services.core.reasons import Reason
 
 from .types import PromptSpec, Target
@@ -93,11 +94,9 @@ def _one_token(tokenizer, text: str, field: str, vocab: int, token_id: int | Non
     return token_id
 
 
-def _score(logits: torch.Tensor, index: torch.Tensor | int, kind: str) -> torch.Tensor:
-    if kind == "logit":
-        return logits[..., index]
-    logp = torch.log_softmax(logits.float(), dim=-1)[..., index]
-    return logp.exp() if kind == "prob" else logp
+def _score(logits: torch.Tensor, index: int, kind: str) -> torch.Tensor:
+    """Class ``index``'s score in every row of ``logits`` ``(B, C)``."""
+    return score_rows(logits, torch.full((logits.shape[0],), index, dtype=torch.long, device=logits.device), kind)
 
 
 def _check_length(ids: list[int], max_tokens: int) -> None:
