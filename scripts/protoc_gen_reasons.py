@@ -37,6 +37,8 @@ def _comments(file) -> dict[tuple[int, ...], str]:
 
 def generate(req: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
     resp = plugin_pb2.CodeGeneratorResponse()
+    # Reads only the reason enum, so proto3 `optional` fields elsewhere change nothing here.
+    resp.supported_features = plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
     files = {f.name: f for f in req.proto_file}
     for name in req.file_to_generate:
         f = files[name]

@@ -39,6 +39,7 @@ def _intervention(
     heads: Sequence[int],
     sequences: Sequence[int],
     key_positions: Sequence[int],
+    neurons: Sequence[int] = (),
     **action: object,
 ) -> mpb.Intervention:
     return mpb.Intervention(
@@ -47,16 +48,18 @@ def _intervention(
         heads=list(heads),
         sequences=list(sequences),
         key_positions=list(key_positions),
+        neurons=list(neurons),
         **action,  # type: ignore[arg-type]
     )
 
 
 def zero_ablation(
     hook_site: str, *, positions: Sequence[int] = (), heads: Sequence[int] = (), sequences: Sequence[int] = (),
-    key_positions: Sequence[int] = (),
+    key_positions: Sequence[int] = (), neurons: Sequence[int] = (),
 ) -> mpb.Intervention:
-    """Zero the site at the selected sequences/positions/heads (key positions: patterns only)."""
-    return _intervention(hook_site, positions, heads, sequences, key_positions, zero_ablation=mpb.ZeroAblation())
+    """Zero the site at the selected sequences/positions/heads (key positions: patterns only;
+    ``neurons``: entries of the site's last axis, e.g. MLP neurons)."""
+    return _intervention(hook_site, positions, heads, sequences, key_positions, neurons, zero_ablation=mpb.ZeroAblation())
 
 
 def mean_ablation(
@@ -67,15 +70,16 @@ def mean_ablation(
     positions: Sequence[int] = (),
     heads: Sequence[int] = (),
     sequences: Sequence[int] = (),
+    neurons: Sequence[int] = (),
 ) -> mpb.Intervention:
     """Replace with a mean: given, computed on the server from ``reference_texts``, or (neither)
-    this request's own mean over its real tokens."""
+    this request's own mean over its real tokens (``neurons``: only those entries)."""
     m = mpb.MeanAblation()
     if mean is not None:
         m.mean.CopyFrom(_tensor(mean))
     elif reference_texts:
         m.reference_texts.CopyFrom(cpb.TextBatch(texts=list(reference_texts)))
-    return _intervention(hook_site, positions, heads, sequences, (), mean_ablation=m)
+    return _intervention(hook_site, positions, heads, sequences, (), neurons, mean_ablation=m)
 
 
 def patch(
@@ -106,10 +110,11 @@ def steering(
 
 def scale(
     hook_site: str, factor: float, *, positions: Sequence[int] = (), heads: Sequence[int] = (), sequences: Sequence[int] = (),
-    key_positions: Sequence[int] = (),
+    key_positions: Sequence[int] = (), neurons: Sequence[int] = (),
 ) -> mpb.Intervention:
-    """Multiply the selected entries by ``factor`` (e.g. attention-pattern entries)."""
-    return _intervention(hook_site, positions, heads, sequences, key_positions, scale=mpb.ScaleActivation(factor=factor))
+    """Multiply the selected entries by ``factor`` (e.g. attention-pattern entries, or MLP
+    ``neurons``)."""
+    return _intervention(hook_site, positions, heads, sequences, key_positions, neurons, scale=mpb.ScaleActivation(factor=factor))
 
 
 def noise(

@@ -331,6 +331,13 @@ def _first(root: nn.Module, paths: tuple[str, ...]) -> nn.Module:
     raise InvalidArgument(Reason.MODEL_ARCHITECTURE_UNSUPPORTED, f"model: none of {paths} exists in this model")
 
 
+def final_norm(model: nn.Module, spec: FamilySpec) -> nn.Module:
+    """The model's final norm module (families with one; see ``FamilySpec.final_norm``)."""
+    if spec.final_norm is None:
+        raise ValueError(f"family {spec.name!r} has no final norm")
+    return _first(model, spec.final_norm)
+
+
 def _identity(raw: torch.Tensor) -> torch.Tensor:
     return raw
 

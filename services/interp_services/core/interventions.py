@@ -30,6 +30,8 @@ from interp_services.core.reasons import Reason
 
 INTERVENTION_KINDS = ("zero", "mean", "patch", "steer", "scale", "noise")
 _QUERY_DIMS = ("pos", "query_pos")
+FEATURE_DIMS = ("d_model", "d_mlp", "d_head")
+"""Last-axis names whose entries ``Intervention.neurons`` selects."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Intervention:
         scale: multiplier of the steering vector; the factor of ``scale``.
         sequences: indices into the request's batch; empty = all.
         key_positions: key positions (attention patterns only); empty = all.
+        neurons: entries along the site's last (feature) axis -- MLP neurons, residual
+            dimensions, ``d_head`` entries; empty = all. Not for attention patterns.
         std: standard deviation of ``noise``.
         seed: seed of ``noise``.
         reference: token ids of texts whose mean activation ``mean`` uses (resolved into
@@ -61,6 +65,7 @@ class Intervention:
     scale: float = 1.0
     sequences: list[int] = field(default_factory=list)
     key_positions: list[int] = field(default_factory=list)
+    neurons: list[int] = field(default_factory=list)
     std: float = 0.0
     seed: int = 0
     reference: list[list[int]] | None = None
@@ -154,6 +159,11 @@ def check_interventions(
                 raise invalid(Reason.POSITION_OUT_OF_RANGE, f"{f}.key_positions", f"{iv.hook_site!r} has no key positions")
             if length is not None:
                 check_indices(iv.key_positions, length, f"{f}.key_positions", Reason.POSITION_OUT_OF_RANGE)
+        if iv.neurons:
+            if site.dim_names[-1] not in FEATURE_DIMS:
+                raise invalid(Reason.NEURON_OUT_OF_RANGE, f"{f}.neurons", f"{iv.hook_site!r} has no feature axis to select from")
+            width = unit_shape(info, iv.hook_site)[-1]
+            check_indices(iv.neurons, width, f"{f}.neurons", Reason.NEURON_OUT_OF_RANGE)
         if iv.heads and not site.has_heads:
             raise invalid(Reason.HEADS_NOT_APPLICABLE, f"{f}.heads", f"{iv.hook_site!r} has no head dimension")
         check_indices(iv.heads, site_heads(info, iv.hook_site), f"{f}.heads", Reason.HEAD_OUT_OF_RANGE)
@@ -229,6 +239,8 @@ def selection(act: torch.Tensor, dims: Sequence[str], iv: Intervention, place: P
             m = _index_mask(n, [p for p in iv.key_positions if p < n] if iv.key_positions else None, act.device)
         elif name in HEAD_DIMS:
             m = _index_mask(n, iv.heads or None, act.device)
+        elif name in FEATURE_DIMS and axis == len(dims) - 1 and iv.neurons:
+            m = _index_mask(n, iv.neurons, act.device)
         else:
             continue
         shape = [1] * act.dim()

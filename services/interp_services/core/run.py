@@ -31,6 +31,7 @@ import torch
 from interp_services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted, invalid
 from interp_services.core.hooks import POSITION_DIMS, bind_site, install_hook
 from interp_services.core.interventions import Intervention, Placement, apply_intervention, check_interventions
+from interp_services.core.lens import LensOutput, LensSpec, check_lens, run_lens
 from interp_services.core.metrics import Metric, check_metric, compute_metric, resolve_positions
 from interp_services.core.models import LoadedModel
 from interp_services.core.reasons import Reason
@@ -75,6 +76,7 @@ class RunOutput:
     display_tokens: list[list[str]] = field(default_factory=list)
     metric: torch.Tensor | None = None
     gradients: dict[str, torch.Tensor] = field(default_factory=dict)
+    lens: LensOutput | None = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ class RunJob:
     return_logits: bool = False
     metric: Metric | None = None
     gradients: list[str] = field(default_factory=list)
+    lens: LensSpec | None = None
 
     @property
     def lengths(self) -> tuple[int, ...]:
@@ -163,6 +166,7 @@ def prepare_job(
     return_logits: bool = False,
     metric: Metric | None = None,
     gradients: Sequence[str] = (),
+    logit_lens: LensSpec | None = None,
 ) -> RunJob:
     """Validate a request against the model and resolve what must be computed first.
 
@@ -176,12 +180,15 @@ def prepare_job(
         return_logits: also return ``[batch, pos, vocab]`` logits.
         metric: a per-sequence scalar to report (and differentiate).
         gradients: sites at which to return the metric's gradient (``hook_embed`` = inputs).
+        logit_lens: residual sites to read through the final norm and unembedding.
 
     Raises:
         InvalidArgument: anything that does not fit the model or the request.
     """
     info = loaded.info
-    job = RunJob([list(s) for s in batch], list(capture), list(interventions), top_k, return_logits, metric, list(gradients))
+    job = RunJob([list(s) for s in batch], list(capture), list(interventions), top_k, return_logits, metric, list(gradients), logit_lens)
+    if logit_lens is not None:
+        check_lens(loaded, logit_lens, len(job.batch))
     check_site_list(info, job.capture, "capture")
     if (top_k or return_logits) and not info.has_lm_head:
         raise invalid(Reason.MODEL_HAS_NO_LM_HEAD, "top_k", f"{info.name} has no language-model head; next tokens are undefined")
@@ -270,7 +277,7 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
         [s for job in jobs for s in job.gradients]
         + [job.metric.hook_site for job in jobs if job.metric is not None and job.metric.kind == "activation"]
     ))
-    capture_sites = list(dict.fromkeys(s for job in jobs for s in job.capture))
+    capture_sites = list(dict.fromkeys(s for job in jobs for s in (*job.capture, *(job.lens.hook_sites if job.lens else ()))))
     captures: list[dict[str, torch.Tensor]] = [{} for _ in jobs]
     live: dict[str, torch.Tensor] = {}
 
@@ -300,7 +307,7 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
 
                 handles.append(install_hook(bind(name), keep))
             for name in capture_sites:
-                wanted = [(j, places[j]) for j, job in enumerate(jobs) if name in job.capture]
+                wanted = [(j, places[j]) for j, job in enumerate(jobs) if name in job.capture or (job.lens and name in job.lens.hook_sites)]
                 dims = info.site(name).dim_names
 
                 def grab(act: torch.Tensor, name: str = name, wanted=wanted, dims=dims) -> None:
@@ -347,6 +354,18 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
         missing = [n for n in job.capture if n not in captures[j]]
         if missing:  # e.g. an attention implementation that returns no weights
             raise InvalidArgument(Reason.HOOK_SITE_NOT_CAPTURED, f"these sites produced no tensor: {missing}")
+        lens = None
+        if job.lens is not None:
+            final_top = []
+            if not job.lens.target_ids:
+                assert logits is not None
+                for b, n in enumerate(place.lengths):
+                    col = n - 1 if columns is None else int(columns[n - 1])
+                    final_top.append(int(logits[place.row0 + b, col].argmax()))
+            lens = run_lens(loaded, job.lens, job.batch, captures[j], final_top)
+            for name in job.lens.hook_sites:
+                if name not in job.capture:
+                    captures[j].pop(name, None)
         top_next: list[list[TopToken]] = []
         if job.top_k and logits is not None:
             for b, n in enumerate(place.lengths):
@@ -379,6 +398,7 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
                 gradients={
                     s: _job_slice(grads[s].detach(), info.site(s).dim_names, place).to("cpu", copy=True) for s in job.gradients
                 },
+                lens=lens,
             )
         )
     return outputs
@@ -397,7 +417,7 @@ def _logit_positions(loaded: LoadedModel, jobs: Sequence[RunJob], places: Sequen
         return None
     needed: set[int] = set()
     for job, place in zip(jobs, places, strict=True):
-        if job.top_k:
+        if job.top_k or (job.lens is not None and not job.lens.target_ids):
             needed.update(n - 1 for n in place.lengths)
         if job.metric is not None and job.metric.kind in ("token", "logit_diff"):
             needed.update(resolve_positions(job.metric.positions, place.lengths))

@@ -20,6 +20,7 @@ from interp_services.core.batching import RunBatcher
 from interp_services.core.errors import ResourceExhausted, invalid
 from interp_services.core.generate import GeneratedToken, GenerationSettings, check_generation, generate
 from interp_services.core.interventions import Intervention
+from interp_services.core.lens import LensSpec
 from interp_services.core.metrics import Metric
 from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
 from interp_services.core.reasons import Reason
@@ -72,6 +73,14 @@ _ACTIONS = {
     "scale": "scale",
     "noise": "noise",
 }
+def _lens_spec(req: pb.RunModelRequest) -> LensSpec | None:
+    """The core lens request, if the request has one."""
+    if not req.HasField("logit_lens"):
+        return None
+    lens = req.logit_lens
+    return LensSpec(list(lens.hook_sites), lens.top_k, list(lens.target_token_ids))
+
+
 # ScoreKind -> the core's score names (metrics.SCORE_KINDS); the attribution servicer reads it too.
 SCORE_NAMES = {pb.SCORE_KIND_UNSPECIFIED: "log_prob", pb.SCORE_KIND_LOG_PROB: "log_prob", pb.SCORE_KIND_LOGIT: "logit", pb.SCORE_KIND_PROBABILITY: "prob"}
 _FINISH = {"length": pb.FINISH_REASON_LENGTH, "eos": pb.FINISH_REASON_END_OF_SEQUENCE, "stop": pb.FINISH_REASON_STOP_STRING}
@@ -145,6 +154,7 @@ class ModelHostServicer:
                     scale=scale,
                     sequences=list(iv.sequences),
                     key_positions=list(iv.key_positions),
+                    neurons=list(iv.neurons),
                     std=iv.noise.std if action == "noise" else 0.0,
                     seed=iv.noise.seed if action == "noise" else 0,
                     reference=reference,
@@ -252,9 +262,13 @@ class ModelHostServicer:
             return_logits=request.return_logits,
             metric=self._decode_metric(request, tenant),
             gradients=list(request.gradients),
+            logit_lens=_lens_spec(request),
         )
         out = self.batcher.run(m, job)
         tensors = [*out.captures.values(), *out.gradients.values()] + ([out.logits] if out.logits is not None else [])
+        if out.lens is not None:
+            tensors += [*out.lens.top_ids.values(), *out.lens.top_probs.values(), *out.lens.target_probs.values()]
+            tensors += [*out.lens.target_ranks.values(), out.lens.targets]
         inline = deliverer.plan(sum(nbytes(t) for t in tensors))
         resp = pb.RunModelResponse(model=m.info.name)
         for ids, toks, shown, top in zip(
@@ -291,7 +305,25 @@ class ModelHostServicer:
             resp.logits.CopyFrom(deliverer.encode(out.logits, ("batch", "pos", "vocab"), inline))
         if len(set(map(len, out.token_ids))) > 1:
             resp.attention_mask.CopyFrom(deliverer.encode(out.attention_mask, ("batch", "pos"), True))
+        if out.lens is not None:
+            self._encode_lens(resp, out.lens, m, deliverer, inline)
         return resp
+
+    @staticmethod
+    def _encode_lens(resp: pb.RunModelResponse, lens, m: LoadedModel, deliverer: Deliverer, inline: bool) -> None:
+        ranked, by_pos = ("batch", "pos", "k"), ("batch", "pos")
+        for name in lens.top_ids:
+            resp.logit_lens.append(pb.LogitLensOutput(
+                hook_site=name,
+                top_token_ids=deliverer.encode(lens.top_ids[name], ranked, inline),
+                top_probabilities=deliverer.encode(lens.top_probs[name], ranked, inline),
+                target_probabilities=deliverer.encode(lens.target_probs[name], by_pos, inline),
+                target_ranks=deliverer.encode(lens.target_ranks[name], by_pos, inline),
+            ))
+        resp.logit_lens_targets.CopyFrom(deliverer.encode(lens.targets, by_pos, inline))
+        ids = sorted({int(i) for t in (*lens.top_ids.values(), lens.targets) for i in t.unique().tolist() if i >= 0})
+        for i, shown in zip(ids, display_tokens(m.tokenizer, ids), strict=True):
+            resp.logit_lens_tokens[i] = shown
 
     @rpc_method(pb.GenerateResponse)
     def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Iterator[pb.GenerateResponse]:

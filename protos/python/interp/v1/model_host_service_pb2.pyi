@@ -215,12 +215,13 @@ class SteeringVector(_message.Message):
     def __init__(self, vector: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("hook_site", "positions", "heads", "sequences", "key_positions", "zero_ablation", "mean_ablation", "patch", "steering", "scale", "noise")
+    __slots__ = ("hook_site", "positions", "heads", "sequences", "key_positions", "neurons", "zero_ablation", "mean_ablation", "patch", "steering", "scale", "noise")
     HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     HEADS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     KEY_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    NEURONS_FIELD_NUMBER: _ClassVar[int]
     ZERO_ABLATION_FIELD_NUMBER: _ClassVar[int]
     MEAN_ABLATION_FIELD_NUMBER: _ClassVar[int]
     PATCH_FIELD_NUMBER: _ClassVar[int]
@@ -232,13 +233,14 @@ class Intervention(_message.Message):
     heads: _containers.RepeatedScalarFieldContainer[int]
     sequences: _containers.RepeatedScalarFieldContainer[int]
     key_positions: _containers.RepeatedScalarFieldContainer[int]
+    neurons: _containers.RepeatedScalarFieldContainer[int]
     zero_ablation: ZeroAblation
     mean_ablation: MeanAblation
     patch: ActivationPatch
     steering: SteeringVector
     scale: ScaleActivation
     noise: GaussianNoise
-    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., sequences: _Optional[_Iterable[int]] = ..., key_positions: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ..., scale: _Optional[_Union[ScaleActivation, _Mapping]] = ..., noise: _Optional[_Union[GaussianNoise, _Mapping]] = ...) -> None: ...
+    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., sequences: _Optional[_Iterable[int]] = ..., key_positions: _Optional[_Iterable[int]] = ..., neurons: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ..., scale: _Optional[_Union[ScaleActivation, _Mapping]] = ..., noise: _Optional[_Union[GaussianNoise, _Mapping]] = ...) -> None: ...
 
 class TokenScore(_message.Message):
     __slots__ = ("token_ids", "positions", "kind")
@@ -299,7 +301,7 @@ class TokenBatch(_message.Message):
     def __init__(self, sequences: _Optional[_Iterable[_Union[TokenIds, _Mapping]]] = ...) -> None: ...
 
 class RunModelRequest(_message.Message):
-    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes", "metric", "gradients")
+    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes", "metric", "gradients", "logit_lens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +313,7 @@ class RunModelRequest(_message.Message):
     MAX_INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_LENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     texts: _common_pb2.TextBatch
     tokens: TokenBatch
@@ -322,7 +325,32 @@ class RunModelRequest(_message.Message):
     max_inline_bytes: int
     metric: Metric
     gradients: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., gradients: _Optional[_Iterable[str]] = ...) -> None: ...
+    logit_lens: LogitLens
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., gradients: _Optional[_Iterable[str]] = ..., logit_lens: _Optional[_Union[LogitLens, _Mapping]] = ...) -> None: ...
+
+class LogitLens(_message.Message):
+    __slots__ = ("hook_sites", "top_k", "target_token_ids")
+    HOOK_SITES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    hook_sites: _containers.RepeatedScalarFieldContainer[str]
+    top_k: int
+    target_token_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, hook_sites: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., target_token_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class LogitLensOutput(_message.Message):
+    __slots__ = ("hook_site", "top_token_ids", "top_probabilities", "target_probabilities", "target_ranks")
+    HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
+    TOP_TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOP_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RANKS_FIELD_NUMBER: _ClassVar[int]
+    hook_site: str
+    top_token_ids: _tensor_pb2.Tensor
+    top_probabilities: _tensor_pb2.Tensor
+    target_probabilities: _tensor_pb2.Tensor
+    target_ranks: _tensor_pb2.Tensor
+    def __init__(self, hook_site: _Optional[str] = ..., top_token_ids: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., top_probabilities: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., target_probabilities: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., target_ranks: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class CapturedActivation(_message.Message):
     __slots__ = ("hook_site", "tensor")
@@ -359,7 +387,14 @@ class SequenceResult(_message.Message):
     def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., top_next_tokens: _Optional[_Iterable[_Union[TokenProbability, _Mapping]]] = ..., display_tokens: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunModelResponse(_message.Message):
-    __slots__ = ("model", "sequences", "activations", "logits", "attention_mask", "metric_values", "gradients")
+    __slots__ = ("model", "sequences", "activations", "logits", "attention_mask", "metric_values", "gradients", "logit_lens", "logit_lens_targets", "logit_lens_tokens")
+    class LogitLensTokensEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -367,6 +402,9 @@ class RunModelResponse(_message.Message):
     ATTENTION_MASK_FIELD_NUMBER: _ClassVar[int]
     METRIC_VALUES_FIELD_NUMBER: _ClassVar[int]
     GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_LENS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_LENS_TARGETS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_LENS_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     sequences: _containers.RepeatedCompositeFieldContainer[SequenceResult]
     activations: _containers.RepeatedCompositeFieldContainer[CapturedActivation]
@@ -374,7 +412,10 @@ class RunModelResponse(_message.Message):
     attention_mask: _tensor_pb2.Tensor
     metric_values: _containers.RepeatedScalarFieldContainer[float]
     gradients: _containers.RepeatedCompositeFieldContainer[CapturedActivation]
-    def __init__(self, model: _Optional[str] = ..., sequences: _Optional[_Iterable[_Union[SequenceResult, _Mapping]]] = ..., activations: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., attention_mask: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metric_values: _Optional[_Iterable[float]] = ..., gradients: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ...) -> None: ...
+    logit_lens: _containers.RepeatedCompositeFieldContainer[LogitLensOutput]
+    logit_lens_targets: _tensor_pb2.Tensor
+    logit_lens_tokens: _containers.ScalarMap[int, str]
+    def __init__(self, model: _Optional[str] = ..., sequences: _Optional[_Iterable[_Union[SequenceResult, _Mapping]]] = ..., activations: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., attention_mask: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metric_values: _Optional[_Iterable[float]] = ..., gradients: _Optional[_Iterable[_Union[CapturedActivation, _Mapping]]] = ..., logit_lens: _Optional[_Iterable[_Union[LogitLensOutput, _Mapping]]] = ..., logit_lens_targets: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., logit_lens_tokens: _Optional[_Mapping[int, str]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
     __slots__ = ("model", "text", "tokens", "max_new_tokens", "temperature", "top_p", "seed", "stop", "interventions", "capture", "delivery", "max_inline_bytes", "ignore_eos")
