@@ -54,6 +54,7 @@ bench: install
 	$(PY) benchmarks/bench_cold_start.py
 	$(PY) benchmarks/bench_model_host.py
 	$(PY) benchmarks/bench_attribution.py
+	$(PY) benchmarks/bench_activations.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -66,4 +66,17 @@ echo
   --explanation-depth detailed \
   --output "$OUT/prediction_explanation.html"
 echo
-echo "Open $OUT/attention_analysis.html, $OUT/attention_comparison/comparison.html and $OUT/prediction_explanation.html in a browser."
+# Where SmolLM2 settles on " Paris", layer by layer (the logit lens).
+"${CLI[@]}" logit-lens --endpoint "127.0.0.1:$PORT" \
+  --model-name smollm2-135m \
+  --input-text "The capital of France is" \
+  --output "$OUT/logit_lens.html"
+echo
+# Neuron statistics over a small dataset (its one malformed line is reported, not dropped).
+"${CLI[@]}" analyze-activations --endpoint "127.0.0.1:$PORT" \
+  --model-name smollm2-135m \
+  --input-dataset examples/activations/analysis_samples.jsonl \
+  --layers "0,10,20,29" --output "$OUT/activation_analysis/"
+echo
+echo "Open $OUT/attention_analysis.html, $OUT/attention_comparison/comparison.html, $OUT/prediction_explanation.html,"
+echo "$OUT/logit_lens.html and $OUT/activation_analysis/report.html in a browser."

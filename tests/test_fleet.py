@@ -193,6 +193,18 @@ def _bad(client: Client, name: str):
             "smollm2-135m", TEXT, target=attribution.class_target("neutral", prompt=attribution.prompt_classifier(
                 "Review: {text}\nSentiment:", ["negative", "positive"], [" negative", " positive"]))),
         "too many integration steps": lambda: client.attribute("smollm2-135m", TEXT, options=attribution.options(n_steps=10**6)),
+        "empty dataset": lambda: client.analyze_activations("smollm2-135m", []),
+        "sample size of zero": lambda: client.analyze_activations("smollm2-135m", [TEXT], sample_size=0),
+        "activation layer out of range": lambda: client.analyze_activations("smollm2-135m", [TEXT], layers=[30]),
+        "neuron out of range": lambda: client.analyze_activations("smollm2-135m", [TEXT], layers=[2], neurons=[("mlp_post", 2, 1536)]),
+        "unknown ranking method": lambda: client.rank_neuron_importance("smollm2-135m", [TEXT], method=9),
+        "concept set without controls": lambda: client.find_concept_neurons("smollm2-135m", [TEXT, TEXT + "!"], []),
+        "too many histogram bins": lambda: client.analyze_activations("smollm2-135m", [TEXT], histogram_bins=5000),
+        "gradient target of two tokens": lambda: client.analyze_gradients("smollm2-135m", [TEXT], target={"next_token": " Paris France"}),
+        "logit lens on an encoder": lambda: client.logit_lens("all-minilm-l6-v2", TEXT),
+        "neuron selection on a pattern": lambda: client.run(
+            "smollm2-135m", [TEXT], interventions=[mpb.Intervention(hook_site="blocks.0.attn.hook_pattern", neurons=[0],
+                                                                   zero_ablation=mpb.ZeroAblation())]),
         "one-input comparison": lambda: client.compare_attention("smollm2-135m", [TEXT]),
         "too many links": lambda: client.analyze_attention("smollm2-135m", TEXT, top_k_links=5000),
         "unknown delivery": lambda: client.analyze_attention("smollm2-135m", TEXT, include_patterns=True, delivery=7),
@@ -248,6 +260,16 @@ BAD_INPUTS = [
     ("attribution method that cannot run here", grpc.StatusCode.INVALID_ARGUMENT, "ATTRIBUTION_METHOD_NOT_SUPPORTED"),
     ("attribution class the prompt lacks", grpc.StatusCode.INVALID_ARGUMENT, "CLASS_LABEL_UNKNOWN"),
     ("too many integration steps", grpc.StatusCode.INVALID_ARGUMENT, "ATTRIBUTION_PARAMETER_OUT_OF_RANGE"),
+    ("empty dataset", grpc.StatusCode.INVALID_ARGUMENT, "INPUT_EMPTY"),
+    ("sample size of zero", grpc.StatusCode.INVALID_ARGUMENT, "SAMPLE_SIZE_INVALID"),
+    ("activation layer out of range", grpc.StatusCode.INVALID_ARGUMENT, "LAYER_OUT_OF_RANGE"),
+    ("neuron out of range", grpc.StatusCode.INVALID_ARGUMENT, "NEURON_OUT_OF_RANGE"),
+    ("unknown ranking method", grpc.StatusCode.INVALID_ARGUMENT, "RANKING_METHOD_UNKNOWN"),
+    ("concept set without controls", grpc.StatusCode.INVALID_ARGUMENT, "CONCEPT_CONTROLS_MISSING"),
+    ("too many histogram bins", grpc.StatusCode.INVALID_ARGUMENT, "ANALYSIS_PARAMETER_OUT_OF_RANGE"),
+    ("gradient target of two tokens", grpc.StatusCode.INVALID_ARGUMENT, "TARGET_TOKEN_INVALID"),
+    ("logit lens on an encoder", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_LM_HEAD"),
+    ("neuron selection on a pattern", grpc.StatusCode.INVALID_ARGUMENT, "NEURON_OUT_OF_RANGE"),
     ("one-input comparison", grpc.StatusCode.INVALID_ARGUMENT, "TOO_FEW_INPUTS"),
     ("too many links", grpc.StatusCode.INVALID_ARGUMENT, "TOP_K_OUT_OF_RANGE"),
     ("unknown delivery", grpc.StatusCode.INVALID_ARGUMENT, "DELIVERY_INVALID"),
@@ -397,6 +419,24 @@ def test_attribution_through_ray_streams_progress_and_equals_the_core(client, sm
     for g, w in zip(got.methods, want.methods, strict=True):
         assert list(g.scores) == pytest.approx(w.scores, abs=1e-4)
     assert got.methods[0].delta == pytest.approx(want.methods[0].delta, abs=1e-4)
+
+
+def test_activations_through_ray_equal_the_core(client, smollm):
+    """The activations deployment (no weights; the model host's captures) gives the statistics
+    of the model's own activations, with progress before the result."""
+    from interp_services.core.run import run_model, tokenize
+
+    texts = ["The capital of France is Paris.", "A second, somewhat longer sentence about the weather today."]
+    events = []
+    r = client.analyze_activations("smollm2-135m", texts, layers=[2], sites=["mlp_post"], include_statistics=True,
+                                   on_progress=events.append)
+    assert events and r.tokens_analyzed == sum(len(s) for s in tokenize(smollm, texts, max_tokens=64))
+    acts = [run_model(smollm, tokenize(smollm, [t], max_tokens=64), capture=["blocks.2.mlp.hook_post"]).captures["blocks.2.mlp.hook_post"][0]
+            for t in texts]
+    x = torch.cat(acts).double()
+    assert client.to_numpy(r.sites[0].mean)[0] == pytest.approx(x.mean(0).numpy(), abs=1e-4)
+    lens = client.logit_lens("smollm2-135m", "The capital of France is", layers=[29])
+    assert lens.layers[0].cells[-1].top[0].token == "Paris"
 
 
 # -- the S3 store behind the Ray fleet ----------------------------------------------------------

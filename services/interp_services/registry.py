@@ -27,10 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from interp.v1 import attention_service_pb2, attribution_service_pb2, model_host_service_pb2, storage_service_pb2
+from interp.v1 import (
+    activations_service_pb2,
+    attention_service_pb2,
+    attribution_service_pb2,
+    model_host_service_pb2,
+    storage_service_pb2,
+)
 from interp_services.core.attribution import ServerLimits
 from interp_services.core.batching import RunBatcher
 from interp_services.core.models import LoaderSettings, ModelCache
+from interp_services.rpc.activations import ActivationsServicer
 from interp_services.rpc.attention import AttentionServicer
 from interp_services.rpc.attribution import AttributionServicer
 from interp_services.rpc.clients import ServiceClient
@@ -150,6 +157,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ),
         holds_weights=True,
         deployment={"num_cpus": 0.5, "max_ongoing_requests": 4},
+    ),
+    ServiceSpec(
+        key="activations",
+        descriptor=activations_service_pb2.DESCRIPTOR.services_by_name["ActivationsService"],
+        factory=lambda env: ActivationsServicer(env.client("model_host"), env.store, *_limits(env)),
+        calls=("model_host",),
+        deployment={"num_cpus": 0.25, "max_ongoing_requests": 4},
     ),
     ServiceSpec(
         key="storage",

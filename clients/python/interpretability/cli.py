@@ -2,7 +2,9 @@
 
 Commands: ``analyze-attention``, ``compare-attention``, ``feature-attribution`` (attributes
 the predictions on a file of samples, CSV/TXT/JSONL, to their tokens), ``explain-prediction``
-(attributes one input's prediction), ``list-models``, ``model-info``, ``health`` (client side)
+(attributes one input's prediction), ``analyze-activations``, ``find-concept-neurons``,
+``analyze-gradients``, ``rank-neuron-importance``, ``logit-lens`` (the activations service, see
+``activation_commands``), ``list-models``, ``model-info``, ``health`` (client side)
 and ``serve`` (starts the fleet; needs the server package).
 Exit codes: 0 ok, 1 the server answered an error (printed with its reason), 2 bad usage.
 """
@@ -15,7 +17,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from interp.v1 import attribution_service_pb2 as atpb
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import attribution as at
 from interpretability.client import DEFAULT_ENDPOINT, Client
-from interpretability.errors import InterpClientError
+from interpretability.errors import InterpClientError, UsageError
 from interpretability.results import (
     analysis_to_dict,
     attribution_to_dict,
@@ -38,10 +40,6 @@ from interpretability.results import (
 
 EXIT_SERVER_ERROR = 1
 EXIT_USAGE = 2
-
-
-class UsageError(ValueError):
-    """A flag value that cannot be parsed."""
 
 
 def parse_indices(spec: str, what: str) -> list[int]:
@@ -92,22 +90,24 @@ def _load_with_progress(client: Client, model: str) -> None:
             bar.close()
 
 
+def _write_report(data: Any, output: Path, render: Callable[[Any], str] | None) -> list[Path]:
+    """Write by suffix: ``.json`` (the data), or ``.html`` (the page ``render`` makes, plus the
+    JSON beside it). Returns what was written."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".json" or render is None:
+        output.write_text(_json_text(data), encoding="utf-8")
+        return [output]
+    output.write_text(render(data), encoding="utf-8")
+    side = output.with_suffix(".json")
+    side.write_text(_json_text(data), encoding="utf-8")
+    return [output, side]
+
+
 def _write_analysis(analysis: dict, output: Path) -> list[Path]:
-    """Write HTML and/or JSON depending on the suffix; returns what was written."""
+    """An attention analysis as HTML (plus JSON) or JSON."""
     from interpretability.report import render_attention_report
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    if output.suffix.lower() == ".json":
-        output.write_text(json.dumps(analysis))
-        written.append(output)
-    else:
-        output.write_text(render_attention_report(analysis), encoding="utf-8")
-        written.append(output)
-        side = output.with_suffix(".json")
-        side.write_text(json.dumps(analysis))
-        written.append(side)
-    return written
+    return _write_report(analysis, output, render_attention_report)
 
 
 def cmd_analyze_attention(args: argparse.Namespace) -> int:
@@ -616,6 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="report path: .html (plus a .json beside it) or .json")
     attribution_flags(p)
     p.set_defaults(func=cmd_explain_prediction)
+
+    from interpretability.activation_commands import add_commands
+
+    add_commands(sub, common)
 
     p = sub.add_parser("list-models", parents=[common], help="models the fleet can serve")
     p.set_defaults(func=cmd_list_models)

@@ -19,6 +19,8 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from interp.v1 import activations_service_pb2 as acpb
+from interp.v1 import activations_service_pb2_grpc as acpb_grpc
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import attention_service_pb2_grpc as apb_grpc
 from interp.v1 import attribution_service_pb2 as atpb
@@ -74,6 +76,17 @@ def from_numpy(a: np.ndarray, dim_names: Sequence[str] = ()) -> tpb.Tensor:
     raise ValueError(f"dtype {a.dtype} has no wire form")
 
 
+def _final(events: Iterable[Any], on_progress: Callable[[Any], None] | None, what: str) -> Any:
+    """The result of a stream of progress events closed by one result (``on_progress`` sees
+    each progress event)."""
+    for event in events:
+        if event.HasField("result"):
+            return event.result
+        if on_progress is not None:
+            on_progress(event.progress)
+    raise Unavailable(f"the {what} stream ended without a result", reason="BACKEND_UNAVAILABLE")
+
+
 def _repeatable(delivery: int, returns_tensors: bool = True) -> bool:
     """Whether a call may be retried: not when it asks for its tensors in the store, where every
     call writes new objects."""
@@ -118,6 +131,7 @@ class Client:
         self.attention = apb_grpc.AttentionServiceStub(self.channel)
         self.storage = spb_grpc.StorageServiceStub(self.channel)
         self.attribution = atpb_grpc.AttributionServiceStub(self.channel)
+        self.activations = acpb_grpc.ActivationsServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -356,12 +370,59 @@ class Client:
         """Attribute ``target`` (default: the predicted class, else the most likely next token)
         of ``text`` to its tokens with ``methods`` (default: by ``depth``, ``basic`` or
         ``detailed``); ``on_progress`` sees each progress event."""
-        for event in self.attribute_stream(model, text, target=target, methods=methods, depth=depth, options=options, timeout=timeout):
-            if event.HasField("result"):
-                return event.result
-            if on_progress is not None:
-                on_progress(event.progress)
-        raise Unavailable("the attribution stream ended without a result", reason="BACKEND_UNAVAILABLE")
+        events = self.attribute_stream(model, text, target=target, methods=methods, depth=depth, options=options, timeout=timeout)
+        return _final(events, on_progress, "attribution")
+
+    # -- activations -----------------------------------------------------------------------------
+    def _analysis(self, method: str, request_type: type, on_progress, timeout: float | None, fields: dict[str, Any]) -> Any:
+        from interpretability.activations import build
+
+        req = build(request_type, fields)
+        return _final(self._stream(getattr(self.activations, method), req, timeout), on_progress, method)
+
+    def analyze_activations(self, model: str, texts: Sequence[str], *, on_progress: Callable[[acpb.AnalysisProgress], None] | None = None,
+                            timeout: float | None = None, **options: Any) -> acpb.ActivationAnalysis:
+        """Per-neuron statistics, histograms, dead/saturated neurons and top activating contexts
+        over a dataset. ``options`` are AnalyzeActivationsRequest fields (``sample_size``,
+        ``sites=["mlp_post", "resid_post"]``, ``layers``, ``neurons=[("mlp_post", 3, 17)]``,
+        ``top_neurons_per_layer``, ``include_statistics``, ...)."""
+        return self._analysis("AnalyzeActivations", acpb.AnalyzeActivationsRequest, on_progress, timeout,
+                              {"model": model, "texts": texts, **options})
+
+    def find_concept_neurons(self, model: str, concept_texts: Sequence[str], control_texts: Sequence[str], *,
+                             on_progress: Callable[[acpb.AnalysisProgress], None] | None = None, timeout: float | None = None,
+                             **options: Any) -> acpb.ConceptNeurons:
+        """Neurons ranked by how well they separate concept texts from control texts (AUROC,
+        Cohen's d, corrected p-values). ``options``: ``concept``, ``sites``, ``layers``,
+        ``top_k_neurons``, ``aggregation="max"|"mean"``, ``examples_per_neuron``, ..."""
+        return self._analysis("FindConceptNeurons", acpb.FindConceptNeuronsRequest, on_progress, timeout,
+                              {"model": model, "concept_texts": concept_texts, "control_texts": control_texts, **options})
+
+    def analyze_gradients(self, model: str, texts: Sequence[str], *, on_progress: Callable[[acpb.AnalysisProgress], None] | None = None,
+                          timeout: float | None = None, **options: Any) -> acpb.GradientAnalysis:
+        """Gradient norms per layer and token, input saliency, attention-weight gradients and
+        the flow across layers. ``options``: ``target`` (``activations.target(...)`` or a dict
+        of its arguments), ``gradient_types=["input", "hidden", "attention"]``, ``layers``,
+        ``include_norm_analysis``."""
+        return self._analysis("AnalyzeGradients", acpb.AnalyzeGradientsRequest, on_progress, timeout,
+                              {"model": model, "texts": texts, **options})
+
+    def rank_neuron_importance(self, model: str, texts: Sequence[str], *, method: str = "gradient_x_activation",
+                               on_progress: Callable[[acpb.AnalysisProgress], None] | None = None, timeout: float | None = None,
+                               **options: Any) -> acpb.NeuronImportance:
+        """Neurons ranked by importance to a target: ``gradient_magnitude``,
+        ``gradient_x_activation`` or ``ablation``. ``options``: ``target``, ``sites``,
+        ``layers``, ``top_k``, ``ablation_candidates``, ``ablation="zero"|"mean"``."""
+        return self._analysis("RankNeuronImportance", acpb.RankNeuronImportanceRequest, on_progress, timeout,
+                              {"model": model, "texts": texts, "method": method, **options})
+
+    def logit_lens(self, model: str, text: str, *, layers: Sequence[int] = (), top_k: int = 0, target: str = "",
+                   timeout: float | None = None) -> acpb.LogitLensResponse:
+        """Every layer's residual stream read through the model's final norm and unembedding:
+        top tokens per layer and position, and a tracked token's rank and probability
+        (``target``; default: each position's next token and the final prediction)."""
+        req = acpb.LogitLensRequest(model=model, text=text, layers=list(layers), top_k=top_k, target=target)
+        return self._call(self.activations.LogitLens, req, timeout)
 
     # -- storage ---------------------------------------------------------------------------------
     @staticmethod

@@ -121,3 +121,9 @@ def from_rpc_error(exc: grpc.RpcError) -> InterpClientError:
             violations = [FieldViolation(v.field, v.description) for v in br.field_violations]
     cls = _BY_CODE.get(code, InterpClientError)
     return cls(exc.details() or "", reason, violations, metadata, code=code)  # type: ignore[attr-defined]
+
+
+class UsageError(ValueError):
+    """A command-line flag value that cannot be used (the CLI exits with status 2). Defined here,
+    not in ``cli``, so that commands in other modules raise the class ``python -m
+    interpretability.cli`` catches (run as ``__main__``, ``cli`` is a second module object)."""

@@ -31,6 +31,8 @@ class Limits:
         max_objects: object references in one StorageService request.
         max_new_tokens: tokens one Generate call may ask for.
         max_stop_strings: stop strings of one Generate call.
+        max_dataset_texts: texts of one dataset analysis (AnalyzeActivations,
+            FindConceptNeurons); they are processed in batches, so memory stays flat.
     """
 
     max_batch: int = 256
@@ -41,6 +43,7 @@ class Limits:
     max_objects: int = 256
     max_new_tokens: int = 256
     max_stop_strings: int = 8
+    max_dataset_texts: int = 20_000
 
 
 def tenant_of(context: Any) -> str:

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
@@ -166,6 +167,28 @@ class ModelInfoCache:
         return info
 
 
+_LENS_FIELDS = ("top_token_ids", "top_probabilities", "target_probabilities", "target_ranks")
+
+
+@dataclass
+class RunTensors:
+    """A decoded ``RunModel`` answer: the response and its tensors by hook site."""
+
+    response: mh.RunModelResponse
+    activations: dict[str, torch.Tensor] = field(default_factory=dict)
+    gradients: dict[str, torch.Tensor] = field(default_factory=dict)
+    lens: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    lens_targets: torch.Tensor | None = None
+
+    def mask(self) -> torch.Tensor:
+        """``[batch, pos]`` bool: the real tokens (all true when nothing was padded)."""
+        resp = self.response
+        if resp.HasField("attention_mask"):
+            return decode(resp.attention_mask, "attention_mask", store=None, tenant="").bool()
+        n = len(resp.sequences[0].token_ids) if resp.sequences else 0
+        return torch.ones((len(resp.sequences), n), dtype=torch.bool)
+
+
 class ActivationReader:
     """Captures hook sites at the model host and reads the tensors back.
 
@@ -182,21 +205,38 @@ class ActivationReader:
     def run(self, request: mh.RunModelRequest, tenant: str) -> tuple[mh.RunModelResponse, dict[str, torch.Tensor]]:
         """Run ``request`` (its delivery is chosen here) and return the response and the
         captured tensors by hook site."""
+        out = self.run_all(request, tenant)
+        return out.response, out.activations
+
+    def run_all(self, request: mh.RunModelRequest, tenant: str) -> RunTensors:
+        """Run ``request`` and decode every tensor of the answer: captures, gradients and the
+        logit lens."""
         req = mh.RunModelRequest()
         req.CopyFrom(request)
         req.delivery = tpb.RESULT_DELIVERY_UNSPECIFIED
         req.max_inline_bytes = self.policy.max_inline_bytes
         resp = self.model_host.call("RunModel", req, tenant)
+        named: list[tuple[str, tpb.Tensor]] = [(f"activations[{a.hook_site}]", a.tensor) for a in resp.activations]
+        named += [(f"gradients[{g.hook_site}]", g.tensor) for g in resp.gradients]
+        for lens in resp.logit_lens:
+            named += [(f"logit_lens[{lens.hook_site}].{f}", getattr(lens, f)) for f in _LENS_FIELDS]
+        if resp.HasField("logit_lens_targets"):
+            named.append(("logit_lens_targets", resp.logit_lens_targets))
         # Every stored object of this answer is ours to delete, even if reading one fails.
-        consumed = [stored_ref(a.tensor.object, self.store) for a in resp.activations if a.tensor.WhichOneof("data") == "object"]
+        consumed = [stored_ref(t.object, self.store) for _, t in named if t.WhichOneof("data") == "object"]
         tensors: dict[str, torch.Tensor] = {}
         try:
-            for act in resp.activations:
-                tensors[act.hook_site] = decode(act.tensor, f"activations[{act.hook_site}]", store=self.store, tenant=tenant)
+            for name, t in named:
+                tensors[name] = decode(t, name, store=self.store, tenant=tenant)
         finally:
             for ref in consumed:
                 self.store.delete(tenant, ref)  # type: ignore[union-attr]
-        return resp, tensors
+        out = RunTensors(resp)
+        out.activations = {a.hook_site: tensors[f"activations[{a.hook_site}]"] for a in resp.activations}
+        out.gradients = {g.hook_site: tensors[f"gradients[{g.hook_site}]"] for g in resp.gradients}
+        out.lens = {x.hook_site: {f: tensors[f"logit_lens[{x.hook_site}].{f}"] for f in _LENS_FIELDS} for x in resp.logit_lens}
+        out.lens_targets = tensors.get("logit_lens_targets")
+        return out
 
     def capture(
         self, model: str, texts: Sequence[str], sites: Sequence[str], tenant: str

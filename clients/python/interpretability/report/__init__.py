@@ -5,7 +5,9 @@
 ``interp compare-attention`` into an index page that links to one such report per input;
 ``render_attribution_report(results)`` turns the attributions written by
 ``interp feature-attribution`` / ``interp explain-prediction`` (one dict per sample) into one
-page.
+page; ``render_gradient_report``, ``render_logit_lens_report`` and ``render_activation_report``
+turn the activations service's ``GradientAnalysis``, ``LogitLensResponse`` and
+``ActivationAnalysis`` (as the CLI's dicts) into one page each.
 
 The pages work offline: no CDN, no web font, no external request of any kind (a
 Content-Security-Policy in the page forbids them); all CSS and JavaScript is inline, vanilla, and
@@ -26,12 +28,18 @@ embedded JSON; the page treats a missing weight as 0.
 
 Layout: ``page`` assembles a page (CSP, embedded JSON) from the assets in ``static/`` (CSS,
 JavaScript and HTML body fragments, package data); ``attention`` and ``comparison`` prepare the
-data of their page; ``attribution`` holds its page's body and script itself and places them in
-``page``'s shell.
+data of their page; ``activations`` prepares the data of the activations service's three pages
+(int64 strings back into numbers, the per-neuron tensors left out); ``attribution`` holds its
+page's body and script itself and places them in ``page``'s shell.
 """
 
 from __future__ import annotations
 
+from interpretability.report.activations import (
+    render_activation_report,
+    render_gradient_report,
+    render_logit_lens_report,
+)
 from interpretability.report.attention import render_attention_report
 from interpretability.report.attribution import render_attribution_report
 from interpretability.report.comparison import render_comparison_report
@@ -40,7 +48,10 @@ from interpretability.report.page import DATA_ELEMENT_ID, embedded_json
 __all__ = [
     "DATA_ELEMENT_ID",
     "embedded_json",
+    "render_activation_report",
     "render_attention_report",
     "render_attribution_report",
     "render_comparison_report",
+    "render_gradient_report",
+    "render_logit_lens_report",
 ]

@@ -11,6 +11,7 @@ import functools
 import importlib.resources
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["DATA_ELEMENT_ID", "clean", "embedded_json", "render_page", "static_text"]
@@ -65,13 +66,17 @@ def embedded_json(obj: Any) -> str:
     )
 
 
-def render_page(title: str, data: Any, body: str, script: str) -> str:
+def render_page(title: str, data: Any, body: str, script: str | Sequence[str]) -> str:
     """One complete page.
 
-    ``title`` is trusted text (a constant of the caller); ``body`` and ``script`` are the names of
-    a page's HTML body fragment and JavaScript in ``static/``; ``data`` is embedded as JSON.  The
-    shared CSS and JavaScript (``report.css``, ``common.js``) are part of every page.
+    ``title`` is trusted text (a constant of the caller); ``body`` is the name of a page's HTML body
+    fragment in ``static/`` and ``script`` the name of its JavaScript there, or a sequence of such
+    names (helpers shared by some pages first, e.g. ``("charts.js", "gradients.js")``): they are
+    concatenated in that order into the page's one script, after ``common.js``, so no two of them
+    may declare the same top-level name.  ``data`` is embedded as JSON.  The shared CSS and
+    JavaScript (``report.css``, ``common.js``) are part of every page.
     """
+    scripts = [script] if isinstance(script, str) else list(script)
     return "".join(
         [
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -90,7 +95,7 @@ def render_page(title: str, data: Any, body: str, script: str) -> str:
             "</script>\n<script>\n'use strict';\n\n",
             static_text("common.js"),
             "\n",
-            static_text(script),
+            "\n".join(static_text(name) for name in scripts),
             "</script>\n</body>\n</html>\n",
         ]
     )
