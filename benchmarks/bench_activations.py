@@ -146,7 +146,7 @@ from interpretability import Client
 torch.set_num_threads(2)
 cache = ModelCache(LoaderSettings(cache_dir=Path(sys.argv[1])))
 with LocalFleet.start(from_dict({"api_keys": {"k": "dev"}}), store=LocalTensorStore(Path(tempfile.mkdtemp())), model_cache=cache) as f:
-    with Client(f.endpoint, api_key="k") as c:
+    with Client(f.endpoint, api_key="k", timeout=7200) as c:
         c.analyze_activations("smollm2-135m", dataset(32), layers=[0, 15])  # warm-up: model loaded, pools allocated
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         r = c.analyze_activations("smollm2-135m", dataset(int(sys.argv[2])), layers=[0, 15], top_neurons_per_layer=2)
@@ -159,7 +159,9 @@ def bench_memory() -> None:
     print("Peak memory of a local fleet process analysing N texts (mlp_post + resid_post, layers 0 and 15)")
     for n in (100, 10_000):
         out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(MODEL_CACHE), str(n), str(Path(__file__).parent)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"the N = {n} child failed:\n{out.stderr[-3000:]}")
         d = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"  N = {n:6d}: {d['tokens']:7d} tokens in {d['seconds']:6.1f} s; peak RSS {d['after_kb'] / 1024:7.0f} MiB "
               f"(+{(d['after_kb'] - d['before_kb']) / 1024:5.1f} MiB over the warm-up's peak)")

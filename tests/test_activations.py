@@ -434,3 +434,15 @@ def test_cancelling_stops_the_analysis(local_fleet, client):
     while time.monotonic() < deadline and any(t.name == "analyze-activations" for t in threading.enumerate()):
         time.sleep(0.2)
     assert not any(t.name == "analyze-activations" for t in threading.enumerate())
+
+
+def test_the_allocator_serves_large_buffers_from_mmap():
+    """Serving processes pin glibc's mmap threshold (core.allocator); here, where the C library
+    is glibc, the call takes effect."""
+    import platform
+
+    from interp_services.core.allocator import pin_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert pin_mmap_threshold(1 << 20)

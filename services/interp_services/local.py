@@ -62,8 +62,10 @@ class LocalFleet:
                 test loads each model once); built from the settings when None.
             services: the registry entries to run.
         """
+        from interp_services.core.allocator import pin_mmap_threshold
         from interp_services.registry import build_model_cache
 
+        pin_mmap_threshold()  # as every deployment does (core.allocator)
         fleet = cls()
         specs = by_key(services)
         try:

@@ -23,6 +23,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from ray import serve
 
+from interp_services.core.allocator import pin_mmap_threshold
 from interp_services.core.errors import Unavailable
 from interp_services.core.reasons import Reason
 from interp_services.registry import ServiceEnv, build_model_cache, by_key, public_descriptors
@@ -96,6 +97,7 @@ class ServiceDeployment:
         specs = by_key()
         spec = specs[key]
         threads = configure_threads(s, key)
+        pin_mmap_threshold()  # large tensors from mmap: the heap would fragment (core.allocator)
         clients = {k: RayServiceClient(h, specs[k].descriptor, s.max_timeout_s) for k, h in peers.items()}
         cache = None
         if spec.holds_weights:
@@ -147,6 +149,7 @@ class GatewayDeployment:
 
     async def __init__(self, settings: dict[str, Any], public: dict[str, Any]) -> None:
         self._server = None  # __del__ runs even when binding the port fails below
+        pin_mmap_threshold()  # large messages from mmap: the heap would fragment (core.allocator)
         s = from_dict(settings)
         specs = by_key()
         backend = RayBackend({specs[k].name: handle for k, handle in public.items()})
