@@ -7,7 +7,8 @@ A new analysis service builds on these instead of copying them:
   catalog's reasons and the request's field paths.
 - :class:`ModelInfoCache` -- ``GetModelInfo`` answers kept for a short while (every analysis needs
   the model's shape; asking the model host each time costs a round trip).
-- :class:`ActivationReader` -- runs the model host with capture and returns the tensors. Small
+- :class:`ActivationReader` -- runs the model host with capture and returns the tensors
+  (``run_all``: captures, gradients and the logit lens, as :class:`RunTensors`). Small
   results come back inline (through the service-to-service call, no store round trip); large ones
   through the store, hash-verified, and deleted as soon as they are read.
 - :func:`stream_from_worker` -- long work in a thread of its own, its progress events streamed as
