@@ -27,13 +27,21 @@ from interp.v1 import activations_service_pb2 as pb
 from interp.v1 import common_pb2
 from interp.v1 import model_host_service_pb2 as mh
 from interp_services.core import activations as core
-from interp_services.core.errors import Cancelled, ResourceExhausted, check_indices, invalid
+from interp_services.core.errors import Cancelled, ResourceExhausted, invalid
 from interp_services.core.reasons import Reason
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, encode_raw, nbytes
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
-from interp_services.rpc.toolkit import ActivationReader, ModelInfoCache, RunTensors, check_texts, stream_from_worker
+from interp_services.rpc.toolkit import (
+    ActivationReader,
+    ModelInfoCache,
+    RunTensors,
+    check_count,
+    check_texts,
+    select_layers,
+    stream_from_worker,
+)
 from interp_services.store.base import TensorStore
 
 _SITES = {
@@ -63,11 +71,7 @@ class _Text:
 
 def _option(value: int, default: int, high: int, field: str, low: int = 1) -> int:
     """An integer option: 0 means ``default``; otherwise it must be in ``[low, high]``."""
-    if value == 0:
-        return default
-    if not low <= value <= high:
-        raise invalid(Reason.ANALYSIS_PARAMETER_OUT_OF_RANGE, field, f"must be in [{low}, {high}] (0: {default}), got {value}")
-    return value
+    return check_count(value, field, low=low, high=high, reason=Reason.ANALYSIS_PARAMETER_OUT_OF_RANGE) if value else default
 
 
 def _sites(values: Sequence[int], default: Sequence[str], field: str) -> list[str]:
@@ -81,10 +85,6 @@ def _sites(values: Sequence[int], default: Sequence[str], field: str) -> list[st
             raise invalid(Reason.ACTIVATION_SITE_INVALID, f"{field}[{i}]", f"{pb.ActivationSite.Name(v)} is listed twice")
         out.append(_SITES[v])
     return out
-
-
-def _layers(values: Sequence[int], info: mh.ModelInfo, field: str) -> list[int]:
-    return check_indices(values, info.num_layers, field, Reason.LAYER_OUT_OF_RANGE, Reason.LAYER_DUPLICATE) or list(range(info.num_layers))
 
 
 def _neuron_id(kind: str, layer: int, index: int) -> pb.NeuronId:
@@ -146,7 +146,7 @@ class ActivationsServicer:
             """Token counts of a chunk; a chunk with a text over the token limit is split until
             that text stands alone and is skipped (the rest is kept)."""
             try:
-                resp = self.model_host.call("Tokenize", mh.TokenizeRequest(model=model, texts=common_pb2.TextBatch(texts=[texts[i] for i in chunk])), tenant)
+                tokenized = self._tokenize(model, [texts[i] for i in chunk], tenant)
             except ResourceExhausted as exc:
                 if exc.reason != Reason.INPUT_TOO_LONG:
                     raise
@@ -156,7 +156,7 @@ class ActivationsServicer:
                 tokenize(chunk[: len(chunk) // 2])
                 tokenize(chunk[len(chunk) // 2 :])
                 return
-            usable.extend(_Text(i, len(tok.token_ids)) for i, tok in zip(chunk, resp.tokenized, strict=True))
+            usable.extend(_Text(i, len(tok.token_ids)) for i, tok in zip(chunk, tokenized, strict=True))
 
         pending: list[int] = []
         for i in indices:
@@ -183,14 +183,17 @@ class ActivationsServicer:
         out: list[list[_Text]] = []
         cur: list[_Text] = []
         for t in ordered:
-            longest = max([t.length, *(c.length for c in cur)])
-            if cur and ((len(cur) + 1) * longest * bytes_per_token > self.batch_bytes or len(cur) >= self.limits.max_batch):
+            # Sorted by length: the text joining the batch is its longest, its padded length.
+            if cur and ((len(cur) + 1) * t.length * bytes_per_token > self.batch_bytes or len(cur) >= self.limits.max_batch):
                 out.append(cur)
                 cur = []
             cur.append(t)
         if cur:
             out.append(cur)
         return out
+
+    def _tokenize(self, model: str, texts: Sequence[str], tenant: str) -> Sequence[mh.TokenizedText]:
+        return self.model_host.call("Tokenize", mh.TokenizeRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts))), tenant).tokenized
 
     def _run(self, model: str, texts: Sequence[str], tenant: str, **fields) -> RunTensors:
         return self.reader.run_all(mh.RunModelRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts)), **fields), tenant)
@@ -203,8 +206,7 @@ class ActivationsServicer:
         tokens: dict[int, list[str]] = {}
         for start in range(0, len(unique), self.limits.max_batch):
             chunk = unique[start : start + self.limits.max_batch]
-            resp = self.model_host.call("Tokenize", mh.TokenizeRequest(model=model, texts=common_pb2.TextBatch(texts=[texts[i] for i in chunk])), tenant)
-            for i, tok in zip(chunk, resp.tokenized, strict=True):
+            for i, tok in zip(chunk, self._tokenize(model, [texts[i] for i in chunk], tenant), strict=True):
                 tokens[i] = list(tok.display_tokens) or list(tok.tokens)
         out = []
         for i, pos, value in wanted:
@@ -251,7 +253,7 @@ class ActivationsServicer:
     def _one_token(self, model: str, text: str, field: str, tenant: str) -> int:
         if not text:
             raise invalid(Reason.TARGET_TOKEN_INVALID, field, "must not be empty")
-        ids = self.model_host.call("Tokenize", mh.TokenizeRequest(model=model, texts=common_pb2.TextBatch(texts=[text])), tenant).tokenized[0].token_ids
+        ids = self._tokenize(model, [text], tenant)[0].token_ids
         if len(ids) != 1:
             raise invalid(Reason.TARGET_TOKEN_INVALID, field, f"{text!r} is {len(ids)} tokens; give exactly one (mind the leading space)")
         return int(ids[0])
@@ -274,7 +276,7 @@ class ActivationsServicer:
         deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, "activations/")
         info = self.models.get(request.model, tenant)
         kinds = _sites(request.sites, ("mlp_post", "resid_post"), "sites")
-        layers = _layers(request.layers, info, "layers")
+        layers = select_layers(request.layers, info, "layers")
         widths = {k: core.site_width(info, k) for k in kinds}
         chosen: list[tuple[str, int, int]] = []
         for i, n in enumerate(request.neurons):
@@ -302,6 +304,7 @@ class ActivationsServicer:
                 raise invalid(Reason.INPUT_EMPTY, "texts.texts", f"none of the {len(indices)} texts is usable ({n_skipped} skipped)")
             stats = core.DatasetStatistics({k: layers for k in kinds}, widths, top_k=top_k, bins=bins, zero_threshold=zero)
             total = sum(t.length for t in usable)
+            done = 0
             batches = self._batches(usable, bytes_per_token)
             for b, batch in enumerate(batches):
                 if stopped():
@@ -311,7 +314,7 @@ class ActivationsServicer:
                 if request.exclude_first_token:
                     mask[:, 0] = False
                 stats.update({key: run.activations[name] for key, name in sites.items()}, mask, [t.index for t in batch])
-                done = sum(t.length for bb in batches[: b + 1] for t in bb)
+                done += sum(t.length for t in batch)
                 emit(pb.AnalyzeActivationsResponse(progress=_progress(f"batch {b + 1} of {len(batches)}", done / total, stats.texts, stats.tokens)))
             return self._activation_result(request, info, texts, stats, kinds, layers, chosen, per_layer, ctx_size, deliverer, tenant,
                                            skipped, n_skipped, time.monotonic() - started)
@@ -396,7 +399,7 @@ class ActivationsServicer:
         how = "mean" if request.aggregation == pb.TOKEN_AGGREGATION_MEAN else "max"
         info = self.models.get(request.model, tenant)
         kinds = _sites(request.sites, ("mlp_post",), "sites")
-        layers = _layers(request.layers, info, "layers")
+        layers = select_layers(request.layers, info, "layers")
         columns = [(k, layer, core.site_width(info, k)) for k in kinds for layer in layers]
         n_neurons = sum(w for _, _, w in columns)
         if len(texts) * n_neurons > MAX_CONCEPT_VALUES:
@@ -482,7 +485,7 @@ class ActivationsServicer:
             types.append(_GRADIENT_TYPES[v])
         types = types or ["input", "hidden", "attention"]
         info = self.models.get(request.model, tenant)
-        layers = _layers(request.layers, info, "layers")
+        layers = select_layers(request.layers, info, "layers")
         metric, described = self._target(request.target, info, request.model, texts, tenant)
         grads: list[str] = []
         capture: list[str] = []
@@ -549,7 +552,7 @@ class ActivationsServicer:
             raise invalid(Reason.ANALYSIS_PARAMETER_OUT_OF_RANGE, "ablation", f"{request.ablation} is not an ablation kind")
         info = self.models.get(request.model, tenant)
         kinds = _sites(request.sites, ("mlp_post",), "sites")
-        layers = _layers(request.layers, info, "layers")
+        layers = select_layers(request.layers, info, "layers")
         columns = [(k, layer, core.site_width(info, k)) for k in kinds for layer in layers]
         metric, described = self._target(request.target, info, request.model, texts, tenant)
 
@@ -558,14 +561,13 @@ class ActivationsServicer:
             names = [core.site_name(k, layer) for k, layer, _ in columns]
             # Activations and gradients of every site, a batch of texts at a time (each batch's
             # captures sized like AnalyzeActivations' batches); per-text scores summed here.
-            lengths = self.model_host.call("Tokenize", mh.TokenizeRequest(model=request.model, texts=common_pb2.TextBatch(texts=texts)),
-                                           tenant).tokenized
+            lengths = self._tokenize(request.model, texts, tenant)
             batches = self._batches([_Text(i, len(t.token_ids)) for i, t in enumerate(lengths)],
                                     8 * sum(w for _, _, w in columns))
             grad_method = "gradient_magnitude" if method == "gradient_magnitude" else "gradient_x_activation"
             totals = {n: torch.zeros(w, dtype=torch.float64) for n, (_, _, w) in zip(names, columns, strict=True)}
             sums = {n: torch.zeros(w, dtype=torch.float64) for n, (_, _, w) in zip(names, columns, strict=True)}
-            n_tokens = 0
+            n_tokens = texts_done = 0
             clean = torch.zeros(len(texts), dtype=torch.float64)
             for b, batch in enumerate(batches):
                 if stopped():
@@ -579,9 +581,10 @@ class ActivationsServicer:
                     totals[n] += core.gradient_scores(run.activations[n], run.gradients[n], mask, grad_method).sum(0)
                     sums[n] += (run.activations[n].double() * mask[..., None]).sum(dim=(0, 1))
                 n_tokens += int(mask.sum())
+                texts_done += len(batch)
                 emit(pb.RankNeuronImportanceResponse(progress=_progress(f"gradients: batch {b + 1} of {len(batches)}",
                                                                         (b + 1) / len(batches) * (0.3 if method == "ablation" else 1.0),
-                                                                        sum(len(bb) for bb in batches[: b + 1]))))
+                                                                        texts_done)))
             scores = torch.cat([totals[n] / len(texts) for n in names])
             means = {n: sums[n] / max(n_tokens, 1) for n in names}
             scored = list(range(scores.numel()))
@@ -627,7 +630,7 @@ class ActivationsServicer:
                 else:
                     iv.zero_ablation.SetInParent()
                 interventions.append(iv)
-            m = _repeat_metric(metric, len(chunk))
+            m = _metric_rows(metric, list(range(n)) * len(chunk))  # sequence j * n + r is text r
             resp = self._run(request.model, [t for _ in chunk for t in texts], tenant, interventions=interventions, metric=m).response
             ablated = torch.tensor(list(resp.metric_values), dtype=torch.float64).reshape(len(chunk), n)
             effects[start : start + len(chunk)] = (ablated - clean[None, :]).abs().mean(dim=1)
@@ -645,7 +648,7 @@ class ActivationsServicer:
         info = self.models.get(request.model, tenant)
         if not info.has_lm_head:
             raise invalid(Reason.MODEL_HAS_NO_LM_HEAD, "model", f"{info.name} has no language-model head to read the residual stream with")
-        layers = _layers(request.layers, info, "layers")
+        layers = select_layers(request.layers, info, "layers")
         targets = [self._one_token(request.model, request.target, "target", tenant)] if request.target else []
         sites = [core.site_name("resid_post", layer) for layer in layers]
         run = self._run(request.model, [request.text], tenant, logit_lens=mh.LogitLens(hook_sites=sites, top_k=top_k, target_token_ids=targets))
@@ -704,19 +707,6 @@ def _metric_rows(metric: mh.Metric, rows: Sequence[int]) -> mh.Metric:
             if len(values) > 1:
                 del getattr(msg, f)[:]
                 getattr(msg, f).extend(values[r] for r in rows)
-    return out
-
-
-def _repeat_metric(metric: mh.Metric, times: int) -> mh.Metric:
-    """The metric for a batch that repeats the texts ``times`` times (per-sequence lists repeated)."""
-    out = mh.Metric()
-    out.CopyFrom(metric)
-    for msg, fields in ((out.token, ("token_ids", "positions")), (out.class_score, ("class_indices",)),
-                        (out.logit_difference, ("correct_token_ids", "incorrect_token_ids", "positions"))):
-        for f in fields:
-            values = list(getattr(msg, f))
-            if len(values) > 1:
-                getattr(msg, f).extend(values * (times - 1))
     return out
 
 

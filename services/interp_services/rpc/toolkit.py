@@ -3,7 +3,7 @@
 
 A new analysis service builds on these instead of copying them:
 
-- :func:`check_texts`, :func:`check_count`, :func:`select_layers_heads` -- validation with the
+- :func:`check_texts`, :func:`check_count`, :func:`select_layers`, :func:`select_layers_heads` -- validation with the
   catalog's reasons and the request's field paths.
 - :class:`ModelInfoCache` -- ``GetModelInfo`` answers kept for a short while (every analysis needs
   the model's shape; asking the model host each time costs a round trip).
@@ -130,13 +130,19 @@ def _indices(values: Iterable[int], limit: int, field: str, out_of_range: Reason
     return check_indices(values, limit, field, out_of_range, duplicate) or list(range(limit))
 
 
+def select_layers(values: Iterable[int], info: mh.ModelInfo, field: str) -> list[int]:
+    """Layer indices checked against the model (LAYER_OUT_OF_RANGE, LAYER_DUPLICATE, with fields
+    like ``layers[1]``); none given means every layer."""
+    return _indices(values, info.num_layers, field, Reason.LAYER_OUT_OF_RANGE, Reason.LAYER_DUPLICATE)
+
+
 def select_layers_heads(
     selection: common_pb2.LayerHeadSelection, info: mh.ModelInfo, field: str = "selection"
 ) -> tuple[list[int], list[int]]:
     """Layers and (query) heads of a ``LayerHeadSelection``, checked against the model; empty
     lists mean all. Reasons: LAYER_OUT_OF_RANGE, LAYER_DUPLICATE, HEAD_OUT_OF_RANGE,
     HEAD_DUPLICATE, with fields like ``selection.layers[1]``."""
-    layers = _indices(selection.layers, info.num_layers, f"{field}.layers", Reason.LAYER_OUT_OF_RANGE, Reason.LAYER_DUPLICATE)
+    layers = select_layers(selection.layers, info, f"{field}.layers")
     heads = _indices(selection.heads, info.num_heads, f"{field}.heads", Reason.HEAD_OUT_OF_RANGE, Reason.HEAD_DUPLICATE)
     return layers, heads
 

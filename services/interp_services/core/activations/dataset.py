@@ -156,6 +156,16 @@ def _where(mask: torch.Tensor) -> list[int]:
     return mask.nonzero().flatten().tolist()
 
 
+def _tally(rows: Sequence[LayerSummary], attr: str) -> tuple[int, int, int, int] | None:
+    """(neurons in all, layers that have any, the layer with most, how many there) of one
+    neuron list of the summaries (``dead``, ``saturated``, ``outliers``); None when empty."""
+    counts = [(s.layer, len(getattr(s, attr))) for s in rows if getattr(s, attr)]
+    if not counts:
+        return None
+    worst = max(counts, key=lambda t: t[1])
+    return sum(n for _, n in counts), len(counts), worst[0], worst[1]
+
+
 def describe_layers(summaries: Sequence[LayerSummary], names: Mapping[str, str]) -> list[str]:
     """The layer-wise picture in words: where activations grow, where neurons are dead,
     saturated or heavy-tailed (``names``: family -> readable name)."""
@@ -175,28 +185,28 @@ def describe_layers(summaries: Sequence[LayerSummary], names: Mapping[str, str])
             )
         widest = max(rows, key=lambda s: s.max)
         out.append(f"{name}: the largest activation, {widest.max:.4g}, is in layer {widest.layer}.")
-        dead = [(s.layer, len(s.dead)) for s in rows if s.dead]
+        dead = _tally(rows, "dead")
         if dead:
-            worst = max(dead, key=lambda t: t[1])
+            total, n_layers, worst, most = dead
             out.append(
-                f"{name}: {sum(n for _, n in dead)} dead neurons (zero on >= {DEAD_FRACTION:.0%} of tokens) in {len(dead)} "
-                f"layer(s); most in layer {worst[0]} ({worst[1]})."
+                f"{name}: {total} dead neurons (zero on >= {DEAD_FRACTION:.0%} of tokens) in {n_layers} "
+                f"layer(s); most in layer {worst} ({most})."
             )
         else:
             out.append(f"{name}: no dead neurons (none is zero on >= {DEAD_FRACTION:.0%} of tokens).")
-        sat = [(s.layer, len(s.saturated)) for s in rows if s.saturated]
+        sat = _tally(rows, "saturated")
         if sat:
-            worst = max(sat, key=lambda t: t[1])
+            total, _, worst, most = sat
             out.append(
-                f"{name}: {sum(n for _, n in sat)} always-on neurons (positive on >= {SATURATED_FRACTION:.0%} of tokens); "
-                f"most in layer {worst[0]} ({worst[1]})."
+                f"{name}: {total} always-on neurons (positive on >= {SATURATED_FRACTION:.0%} of tokens); "
+                f"most in layer {worst} ({most})."
             )
-        heavy = [(s.layer, len(s.outliers)) for s in rows if s.outliers]
+        heavy = _tally(rows, "outliers")
         if heavy:
-            worst = max(heavy, key=lambda t: t[1])
+            total, _, worst, most = heavy
             out.append(
-                f"{name}: {sum(n for _, n in heavy)} heavy-tailed neurons (excess kurtosis > {OUTLIER_KURTOSIS:.0f}: rare, "
-                f"very large activations); most in layer {worst[0]} ({worst[1]})."
+                f"{name}: {total} heavy-tailed neurons (excess kurtosis > {OUTLIER_KURTOSIS:.0f}: rare, "
+                f"very large activations); most in layer {worst} ({most})."
             )
         sparse = min(rows, key=lambda s: s.fraction_positive)
         out.append(f"{name}: layer {sparse.layer} is the sparsest, positive on {sparse.fraction_positive:.1%} of entries.")
