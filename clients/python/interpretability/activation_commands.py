@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from google.protobuf import json_format
 
 from interp.v1 import activations_service_pb2 as pb
 from interp.v1 import tensor_pb2 as tpb
@@ -25,13 +23,9 @@ from interpretability import activations as act
 from interpretability.client import Client, to_numpy
 from interpretability.datasets import Dataset, DatasetError, load_texts, split_concept
 from interpretability.errors import UsageError
+from interpretability.results import message_to_dict
 
 _STAT_FIELDS = ("mean", "std", "fraction_zero", "fraction_positive", "kurtosis", "max", "min")
-
-
-def to_dict(msg: Any) -> dict:
-    """A result message as a JSON-ready dict (proto field names; enums by name)."""
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _cli():
@@ -110,11 +104,6 @@ class _Progress:
         self.bar.close()
 
 
-def _write(data: dict, output: Path, render: Callable[[dict], str] | None) -> list[Path]:
-    """``.json``: the dict; ``.html``: the page plus the JSON beside it."""
-    return _cli()._write_report(data, output, render)
-
-
 # ---------------------------------------------------------------------------------- commands
 
 
@@ -139,7 +128,7 @@ def cmd_analyze_activations(args: argparse.Namespace) -> int:
         with _Progress("analyzing") as bar:
             result = client.analyze_activations(args.model_name, ds.texts, on_progress=bar, **options)
         stats = _statistics(client, result) if args.include_statistics else {}
-    data = to_dict(result)
+    data = message_to_dict(result)
     for site in data["sites"]:
         for f in _STAT_FIELDS:
             site.pop(f, None)  # the per-neuron tensors go to neuron_statistics.npz
@@ -149,7 +138,7 @@ def cmd_analyze_activations(args: argparse.Namespace) -> int:
     print(f"{result.texts_analyzed} texts, {result.tokens_analyzed} tokens in {result.seconds:.1f} s"
           f" ({result.tokens_analyzed / max(result.seconds, 1e-9):.0f} tokens/s); {result.skipped_count} texts skipped by the server")
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = _write(data, out_dir / "activation_analysis.json", None)
+    written = cli._write_report(data, out_dir / "activation_analysis.json", None)
     (out_dir / "report.html").write_text(render_activation_report(data, title=f"Activations \u2014 {args.model_name}"), encoding="utf-8")
     written.append(out_dir / "report.html")
     if stats:
@@ -191,7 +180,7 @@ def cmd_find_concept_neurons(args: argparse.Namespace) -> int:
                 top_k_neurons=args.top_k_neurons, aggregation=args.aggregation, examples_per_neuron=args.examples_per_neuron,
                 exclude_first_token=args.exclude_first_token,
             )
-    data = to_dict(result)
+    data = message_to_dict(result)
     data["datasets"] = [_dataset_record(probe)] + ([_dataset_record(control)] if control else [])
     for line in data["findings"]:
         print(line)
@@ -202,7 +191,7 @@ def cmd_find_concept_neurons(args: argparse.Namespace) -> int:
         print(f"{n.rank:>4} {act.site_name(n.neuron.site):<10} {n.neuron.layer:>5} {n.neuron.index:>6} {n.auroc:>6.3f} "
               f"{n.effect_size:>+6.2f} {n.p_bonferroni:>9.2g}  {shown}")
     if output is not None:
-        for path in _write(data, output, None):
+        for path in cli._write_report(data, output, None):
             print(f"wrote {path}")
     return 0
 
@@ -232,12 +221,12 @@ def cmd_analyze_gradients(args: argparse.Namespace) -> int:
                 gradient_types=_names(args.gradient_types, "--gradient-types", act.GRADIENT_TYPES),
                 layers=cli.parse_indices(args.layers, "layers"), include_norm_analysis=args.include_norm_analysis,
             )
-    data = to_dict(result)
+    data = message_to_dict(result)
     data["dataset"] = _dataset_record(ds)
     for line in data["findings"]:
         print(line)
     if output is not None:
-        for path in _write(data, output, lambda d: render_gradient_report(d, title=f"Gradients \u2014 {args.model_name}")):
+        for path in cli._write_report(data, output, lambda d: render_gradient_report(d, title=f"Gradients \u2014 {args.model_name}")):
             print(f"wrote {path}")
     return 0
 
@@ -262,9 +251,9 @@ def cmd_rank_neuron_importance(args: argparse.Namespace) -> int:
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         if output.suffix.lower() == ".json":
-            data = to_dict(result)
+            data = message_to_dict(result)
             data["dataset"] = _dataset_record(ds)
-            _write(data, output, None)
+            cli._write_report(data, output, None)
         else:
             with output.open("w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
@@ -296,8 +285,8 @@ def cmd_logit_lens(args: argparse.Namespace) -> int:
     for line in result.findings:
         print(line)
     if output is not None:
-        data = to_dict(result)
-        for path in _write(data, output, lambda d: render_logit_lens_report(d, title=f"Logit lens \u2014 {args.model_name}")):
+        data = message_to_dict(result)
+        for path in cli._write_report(data, output, lambda d: render_logit_lens_report(d, title=f"Logit lens \u2014 {args.model_name}")):
             print(f"wrote {path}")
     return 0
 

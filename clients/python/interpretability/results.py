@@ -210,6 +210,13 @@ def _proto_to_plain(msg: Message, data: dict[str, Any], decimals: int | None) ->
     return out
 
 
+def message_to_dict(msg: Message) -> dict[str, Any]:
+    """A result message as protobuf's JSON mapping gives it: proto field names, every field
+    (defaults included), enums by name, int64 as strings (the activations service's results in
+    the CLI's JSON and its reports; ``report.activations`` reads numbers back)."""
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
 def attribution_to_dict(result: atpb.AttributionResult, *, decimals: int | None = None) -> dict[str, Any]:
     """The JSON form of an attribution: every field of the message under its proto name, with
     default values included.

@@ -90,9 +90,9 @@ def _numbers(obj: Any, numeric: bool = False) -> Any:
 
 def _as_dict(data: Any, what: str) -> dict:
     if hasattr(data, "DESCRIPTOR") and hasattr(data, "ListFields"):  # the message itself
-        from google.protobuf import json_format
+        from interpretability.results import message_to_dict
 
-        data = json_format.MessageToDict(data, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+        data = message_to_dict(data)
     if not isinstance(data, dict):
         raise TypeError(f"{what} must be a dict, got {type(data).__name__}")
     return data
