@@ -30,6 +30,7 @@ from interpretability import Client, InterpClientError, token_score, zero_ablati
 from interpretability import activations as act
 from tests.conftest import DEV_KEY, ROOT, run_cli
 from tests.support.models import random_gpt2
+from tests.support.streams import assert_worker_stops
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -420,9 +421,6 @@ def test_statistics_through_the_store_equal_inline(local_fleet, local_store, cli
 
 def test_cancelling_stops_the_analysis(local_fleet, client):
     """Closing the stream after the first progress event stops the server's worker thread."""
-    import threading
-    import time
-
     texts = [f"{i}: " + t for i in range(40) for t in TEXTS]
     stream = client._stream(client.activations.AnalyzeActivations,
                             act.build(pb.AnalyzeActivationsRequest, {"model": "smollm2-135m", "texts": texts}), None)
@@ -430,10 +428,7 @@ def test_cancelling_stops_the_analysis(local_fleet, client):
         if event.HasField("progress") and event.progress.texts_done > 0:
             break
     stream.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(t.name == "analyze-activations" for t in threading.enumerate()):
-        time.sleep(0.2)
-    assert not any(t.name == "analyze-activations" for t in threading.enumerate())
+    assert_worker_stops("analyze-activations")
 
 
 def test_the_allocator_serves_large_buffers_from_mmap():

@@ -23,6 +23,7 @@ from interpretability import activations as act
 from interpretability.client import Client, to_numpy
 from interpretability.datasets import Dataset, DatasetError, load_texts, split_concept
 from interpretability.errors import UsageError
+from interpretability.progress import ProgressBar
 from interpretability.results import message_to_dict
 
 _STAT_FIELDS = ("mean", "std", "fraction_zero", "fraction_positive", "kurtosis", "max", "min")
@@ -84,26 +85,6 @@ def _target(args: argparse.Namespace) -> pb.AnalysisTarget:
     return act.target(next_token=args.target, class_index=args.target_class, correct=args.correct_token, incorrect=args.incorrect_token)
 
 
-class _Progress:
-    """A tqdm bar fed by the server's progress events."""
-
-    def __init__(self, desc: str) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
-
-    def __call__(self, p: pb.AnalysisProgress) -> None:
-        self.bar.n = int(1000 * p.fraction)
-        extra = f", {p.tokens_done} tokens" if p.tokens_done else ""
-        self.bar.set_postfix_str(f"{p.stage}{extra}", refresh=True)
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.close()
-
-
 # ---------------------------------------------------------------------------------- commands
 
 
@@ -125,7 +106,7 @@ def cmd_analyze_activations(args: argparse.Namespace) -> int:
     )
     with cli._client(args) as client:
         cli._load_with_progress(client, args.model_name)
-        with _Progress("analyzing") as bar:
+        with ProgressBar("analyzing") as bar:
             result = client.analyze_activations(args.model_name, ds.texts, on_progress=bar, **options)
         stats = _statistics(client, result) if args.include_statistics else {}
     data = message_to_dict(result)
@@ -173,7 +154,7 @@ def cmd_find_concept_neurons(args: argparse.Namespace) -> int:
         raise UsageError(f"--probe-dataset: {exc}") from None
     with cli._client(args) as client:
         cli._load_with_progress(client, args.model_name)
-        with _Progress("searching") as bar:
+        with ProgressBar("searching") as bar:
             result = client.find_concept_neurons(
                 args.model_name, concept_texts, control_texts, concept=args.concept, on_progress=bar,
                 sites=_names(args.sites, "--sites", act.SITES), layers=cli.parse_indices(args.layers, "layers"),
@@ -215,7 +196,7 @@ def cmd_analyze_gradients(args: argparse.Namespace) -> int:
     target = _target(args)
     with cli._client(args) as client:
         cli._load_with_progress(client, args.model_name)
-        with _Progress("differentiating") as bar:
+        with ProgressBar("differentiating") as bar:
             result = client.analyze_gradients(
                 args.model_name, texts, target=target, on_progress=bar,
                 gradient_types=_names(args.gradient_types, "--gradient-types", act.GRADIENT_TYPES),
@@ -237,7 +218,7 @@ def cmd_rank_neuron_importance(args: argparse.Namespace) -> int:
     ds, texts = _texts(args, args.task_dataset, "--task-dataset")
     with cli._client(args) as client:
         cli._load_with_progress(client, args.model_name)
-        with _Progress("ranking") as bar:
+        with ProgressBar("ranking") as bar:
             result = client.rank_neuron_importance(
                 args.model_name, texts, method=args.ranking_method, target=_target(args), on_progress=bar,
                 sites=_names(args.sites, "--sites", act.SITES), layers=cli.parse_indices(args.layers, "layers"),

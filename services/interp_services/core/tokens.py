@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["display_text", "display_tokens"]
+__all__ = ["char_offsets", "display_text", "display_tokens"]
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -68,3 +68,27 @@ def display_tokens(tokenizer: object, ids: Sequence[int], raw: Sequence[str] | N
         [[i] for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False
     )
     return [display_text(d, r) for d, r in zip(decoded, raw, strict=True)]
+
+
+def char_offsets(tokenizer: object, text: str, ids: Sequence[int]) -> tuple[list[int], list[int]] | None:
+    """Where each token of ``text`` starts and ends in it (characters, end exclusive; -1 for
+    special tokens), or None when the tokenizer cannot say (a slow tokenizer, or one whose
+    offsets do not describe ``ids``).
+
+    Byte-level BPE pieces carry their leading space, so a word's tokens are the ones whose span
+    overlaps the word's span.
+
+    Example:
+        >>> char_offsets(tok, "The fox", tok("The fox")["input_ids"])  # doctest: +SKIP
+        ([0, 3], [3, 7])
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        return None
+    enc = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True)  # type: ignore[operator]
+    if list(enc["input_ids"]) != [int(i) for i in ids]:
+        return None
+    starts, ends = [], []
+    for (a, b), special in zip(enc["offset_mapping"], enc["special_tokens_mask"], strict=True):
+        starts.append(-1 if special else int(a))
+        ends.append(-1 if special else int(b))
+    return starts, ends

@@ -17,14 +17,12 @@ import math
 import random
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import grpc
 import numpy as np
 import torch
 
 from interp.v1 import activations_service_pb2 as pb
-from interp.v1 import common_pb2
 from interp.v1 import model_host_service_pb2 as mh
 from interp_services.core import activations as core
 from interp_services.core.errors import Cancelled, ResourceExhausted, invalid
@@ -34,13 +32,17 @@ from interp_services.rpc.codec import Deliverer, DeliveryPolicy, encode_raw, nby
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
 from interp_services.rpc.toolkit import (
+    MAX_SKIPPED_SHOWN,
     ActivationReader,
+    DatasetRunner,
     ModelInfoCache,
-    RunTensors,
+    TextLength,
     check_count,
     check_texts,
+    progress,
     select_layers,
-    stream_from_worker,
+    skipped_input,
+    streamed,
 )
 from interp_services.store.base import TensorStore
 
@@ -58,15 +60,8 @@ _RANKING = {
     pb.RANKING_METHOD_GRADIENT_X_ACTIVATION: "gradient_x_activation",
     pb.RANKING_METHOD_ABLATION: "ablation",
 }
-MAX_SKIPPED_SHOWN = 10
 MAX_CONCEPT_VALUES = 60_000_000
 """texts x neurons a concept search may hold (float32 values + int16 positions: ~360 MB)."""
-
-
-@dataclass
-class _Text:
-    index: int
-    length: int
 
 
 def _option(value: int, default: int, high: int, field: str, low: int = 1) -> int:
@@ -91,14 +86,6 @@ def _neuron_id(kind: str, layer: int, index: int) -> pb.NeuronId:
     return pb.NeuronId(site=_SITE_VALUES[kind], layer=layer, index=index)
 
 
-def _progress(stage: str, fraction: float, texts: int = 0, tokens: int = 0) -> pb.AnalysisProgress:
-    return pb.AnalysisProgress(stage=stage, fraction=min(1.0, max(0.0, fraction)), texts_done=texts, tokens_done=tokens)
-
-
-def _skip(index: int, reason: str, text: str) -> pb.SkippedInput:
-    return pb.SkippedInput(index=index, reason=reason, excerpt=text[:80])
-
-
 class ActivationsServicer:
     """Serves ActivationsService from a model-host client and the tensor store.
 
@@ -113,90 +100,8 @@ class ActivationsServicer:
         self.store = store
         self.limits = limits
         self.policy = policy
-        self.batch_bytes = min(batch_bytes, policy.max_inline_bytes)
         self.models = ModelInfoCache(model_host)
-        self.reader = ActivationReader(model_host, store, policy)
-
-    # ----------------------------------------------------------------------------- shared steps
-
-    def _dataset(self, texts: Sequence[str], field: str) -> list[str]:
-        texts = list(texts)
-        if not texts:
-            raise invalid(Reason.INPUT_EMPTY, field, "the dataset holds no texts")
-        if len(texts) > self.limits.max_dataset_texts:
-            raise ResourceExhausted(Reason.BATCH_TOO_LARGE, f"{field}: {len(texts)} texts; the limit is {self.limits.max_dataset_texts}")
-        return texts
-
-    def _screen(
-        self, model: str, texts: Sequence[str], indices: Sequence[int], info: mh.ModelInfo, tenant: str, stop
-    ) -> tuple[list[_Text], list[pb.SkippedInput], int]:
-        """Token counts of the usable texts; the others are skipped with a reason (never lost
-        silently): empty, too many characters, too many tokens."""
-        usable: list[_Text] = []
-        skipped: list[pb.SkippedInput] = []
-        count = 0
-
-        def note(i: int, problem: str) -> None:
-            nonlocal count
-            count += 1
-            if len(skipped) < MAX_SKIPPED_SHOWN:
-                skipped.append(_skip(i, problem, texts[i]))
-
-        def tokenize(chunk: list[int]) -> None:
-            """Token counts of a chunk; a chunk with a text over the token limit is split until
-            that text stands alone and is skipped (the rest is kept)."""
-            try:
-                tokenized = self._tokenize(model, [texts[i] for i in chunk], tenant)
-            except ResourceExhausted as exc:
-                if exc.reason != Reason.INPUT_TOO_LONG:
-                    raise
-                if len(chunk) == 1:
-                    note(chunk[0], f"more tokens than this model's limit of {info.max_tokens}")
-                    return
-                tokenize(chunk[: len(chunk) // 2])
-                tokenize(chunk[len(chunk) // 2 :])
-                return
-            usable.extend(_Text(i, len(tok.token_ids)) for i, tok in zip(chunk, tokenized, strict=True))
-
-        pending: list[int] = []
-        for i in indices:
-            text = texts[i]
-            if not text or not text.strip():
-                note(i, "empty")
-            elif len(text) > self.limits.max_text_chars:
-                note(i, f"{len(text)} characters; the limit is {self.limits.max_text_chars}")
-            else:
-                pending.append(i)
-            if len(pending) >= self.limits.max_batch:
-                if stop():
-                    raise Cancelled(Reason.CANCELLED, "the client cancelled the analysis")
-                tokenize(pending)
-                pending = []
-        if pending:
-            tokenize(pending)
-        skipped.sort(key=lambda s: s.index)
-        return usable, skipped, count
-
-    def _batches(self, items: Sequence[_Text], bytes_per_token: int) -> list[list[_Text]]:
-        """Batches of texts of similar length whose padded captures fit ``batch_bytes``."""
-        ordered = sorted(items, key=lambda t: t.length)
-        out: list[list[_Text]] = []
-        cur: list[_Text] = []
-        for t in ordered:
-            # Sorted by length: the text joining the batch is its longest, its padded length.
-            if cur and ((len(cur) + 1) * t.length * bytes_per_token > self.batch_bytes or len(cur) >= self.limits.max_batch):
-                out.append(cur)
-                cur = []
-            cur.append(t)
-        if cur:
-            out.append(cur)
-        return out
-
-    def _tokenize(self, model: str, texts: Sequence[str], tenant: str) -> Sequence[mh.TokenizedText]:
-        return self.model_host.call("Tokenize", mh.TokenizeRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts))), tenant).tokenized
-
-    def _run(self, model: str, texts: Sequence[str], tenant: str, **fields) -> RunTensors:
-        return self.reader.run_all(mh.RunModelRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts)), **fields), tenant)
+        self.data = DatasetRunner(model_host, ActivationReader(model_host, store, policy), limits, batch_bytes=batch_bytes)
 
     def _contexts(
         self, model: str, texts: Sequence[str], wanted: Sequence[tuple[int, int, float]], size: int, tenant: str
@@ -206,7 +111,7 @@ class ActivationsServicer:
         tokens: dict[int, list[str]] = {}
         for start in range(0, len(unique), self.limits.max_batch):
             chunk = unique[start : start + self.limits.max_batch]
-            for i, tok in zip(chunk, self._tokenize(model, [texts[i] for i in chunk], tenant), strict=True):
+            for i, tok in zip(chunk, self.data.tokenize(model, [texts[i] for i in chunk], tenant), strict=True):
                 tokens[i] = list(tok.display_tokens) or list(tok.tokens)
         out = []
         for i, pos, value in wanted:
@@ -233,7 +138,7 @@ class ActivationsServicer:
                 return mh.Metric(logit_difference=mh.LogitDifference(correct_token_ids=[a], incorrect_token_ids=[b])), (
                     f"logit({d.correct!r}) - logit({d.incorrect!r})"
                 )
-            top = self._run(model, texts, tenant, top_k=1).response
+            top = self.data.run(model, texts, tenant, top_k=1).response
             ids = [s.top_next_tokens[0].token_id for s in top.sequences]
             return mh.Metric(token=mh.TokenScore(token_ids=ids)), "log p(the model's top next token)"
         if info.num_labels <= 0:
@@ -246,14 +151,14 @@ class ActivationsServicer:
         n = len(texts)
         rep = [t for _ in range(info.num_labels) for t in texts]
         classes = [c for c in range(info.num_labels) for _ in range(n)]
-        values = self._run(model, rep, tenant, metric=mh.Metric(class_score=mh.ClassScore(class_indices=classes))).response.metric_values
+        values = self.data.run(model, rep, tenant, metric=mh.Metric(class_score=mh.ClassScore(class_indices=classes))).response.metric_values
         scores = np.array(values).reshape(info.num_labels, n)
         return mh.Metric(class_score=mh.ClassScore(class_indices=scores.argmax(0).tolist())), "log p(the predicted class)"
 
     def _one_token(self, model: str, text: str, field: str, tenant: str) -> int:
         if not text:
             raise invalid(Reason.TARGET_TOKEN_INVALID, field, "must not be empty")
-        ids = self._tokenize(model, [text], tenant)[0].token_ids
+        ids = self.data.tokenize(model, [text], tenant)[0].token_ids
         if len(ids) != 1:
             raise invalid(Reason.TARGET_TOKEN_INVALID, field, f"{text!r} is {len(ids)} tokens; give exactly one (mind the leading space)")
         return int(ids[0])
@@ -263,7 +168,7 @@ class ActivationsServicer:
     @rpc_method(pb.AnalyzeActivationsResponse)
     def AnalyzeActivations(self, request: pb.AnalyzeActivationsRequest, context: grpc.ServicerContext) -> Iterator[pb.AnalyzeActivationsResponse]:
         tenant = tenant_of(context)
-        texts = self._dataset(request.texts.texts, "texts.texts")
+        texts = self.data.dataset(request.texts.texts, "texts.texts")
         if request.HasField("sample_size") and request.sample_size < 1:
             raise invalid(Reason.SAMPLE_SIZE_INVALID, "sample_size", f"must be >= 1 when set, got {request.sample_size}")
         bins = _option(request.histogram_bins, 50, 1000, "histogram_bins")
@@ -298,28 +203,28 @@ class ActivationsServicer:
         def work(emit, stop) -> pb.ActivationAnalysis:
             started = time.monotonic()
             stopped = lambda: stop.is_set() or not context.is_active()  # noqa: E731
-            emit(pb.AnalyzeActivationsResponse(progress=_progress("tokenizing", 0.0)))
-            usable, skipped, n_skipped = self._screen(request.model, texts, indices, info, tenant, stopped)
+            emit(pb.AnalyzeActivationsResponse(progress=progress("tokenizing", 0.0)))
+            usable, skipped, n_skipped = self.data.screen(request.model, texts, indices, info, tenant, stopped)
             if not usable:
                 raise invalid(Reason.INPUT_EMPTY, "texts.texts", f"none of the {len(indices)} texts is usable ({n_skipped} skipped)")
             stats = core.DatasetStatistics({k: layers for k in kinds}, widths, top_k=top_k, bins=bins, zero_threshold=zero)
             total = sum(t.length for t in usable)
             done = 0
-            batches = self._batches(usable, bytes_per_token)
+            batches = self.data.batches(usable, bytes_per_token)
             for b, batch in enumerate(batches):
                 if stopped():
                     raise Cancelled(Reason.CANCELLED, "the client cancelled the analysis")
-                run = self._run(request.model, [texts[t.index] for t in batch], tenant, capture=list(sites.values()))
+                run = self.data.run(request.model, [texts[t.index] for t in batch], tenant, capture=list(sites.values()))
                 mask = run.mask()
                 if request.exclude_first_token:
                     mask[:, 0] = False
                 stats.update({key: run.activations[name] for key, name in sites.items()}, mask, [t.index for t in batch])
                 done += sum(t.length for t in batch)
-                emit(pb.AnalyzeActivationsResponse(progress=_progress(f"batch {b + 1} of {len(batches)}", done / total, stats.texts, stats.tokens)))
+                emit(pb.AnalyzeActivationsResponse(progress=progress(f"batch {b + 1} of {len(batches)}", done / total, stats.texts, stats.tokens)))
             return self._activation_result(request, info, texts, stats, kinds, layers, chosen, per_layer, ctx_size, deliverer, tenant,
                                            skipped, n_skipped, time.monotonic() - started)
 
-        yield from _streamed(context, work, pb.AnalyzeActivationsResponse, "analyze-activations")
+        yield from streamed(context, work, pb.AnalyzeActivationsResponse, "analyze-activations")
 
     def _activation_result(self, request, info, texts, stats, kinds, layers, chosen, per_layer, ctx_size, deliverer, tenant,
                            skipped, n_skipped, seconds) -> pb.ActivationAnalysis:
@@ -390,7 +295,7 @@ class ActivationsServicer:
         for name, group in (("concept_texts.texts", concept), ("control_texts.texts", control)):
             if len(group) < 2:
                 raise invalid(Reason.CONCEPT_CONTROLS_MISSING, name, "a concept search needs at least 2 concept and 2 control texts")
-        texts = self._dataset(concept + control, "concept_texts.texts")
+        texts = self.data.dataset(concept + control, "concept_texts.texts")
         top_k = _option(request.top_k_neurons, 50, 1000, "top_k_neurons")
         n_examples = _option(request.examples_per_neuron, 3, 20, "examples_per_neuron")
         ctx_size = _option(request.context_tokens, 8, 64, "context_tokens")
@@ -414,11 +319,11 @@ class ActivationsServicer:
 
         def work(emit, stop) -> pb.ConceptNeurons:
             stopped = lambda: stop.is_set() or not context.is_active()  # noqa: E731
-            usable, skipped, n_skipped = self._screen(request.model, texts, range(len(texts)), info, tenant, stopped)
+            usable, skipped, n_skipped = self.data.screen(request.model, texts, range(len(texts)), info, tenant, stopped)
             if request.exclude_first_token:  # a one-token text has nothing left to aggregate
                 alone = [t for t in usable if t.length < 2]
                 n_skipped += len(alone)
-                skipped = sorted([*skipped, *(_skip(t.index, "one token, and the first token is excluded", texts[t.index])
+                skipped = sorted([*skipped, *(skipped_input(t.index, "one token, and the first token is excluded", texts[t.index])
                                               for t in alone)][:MAX_SKIPPED_SHOWN], key=lambda s: s.index)
                 usable = [t for t in usable if t.length >= 2]
             used_concept = [t.index for t in usable if t.index < n_concept]
@@ -427,12 +332,12 @@ class ActivationsServicer:
                 raise invalid(Reason.CONCEPT_CONTROLS_MISSING, "concept_texts", "fewer than 2 usable concept or control texts remain")
             values = torch.zeros((len(texts), n_neurons), dtype=torch.float32)
             argmax = torch.zeros((len(texts), n_neurons), dtype=torch.int16)
-            batches = self._batches(usable, 4 * n_neurons)
+            batches = self.data.batches(usable, 4 * n_neurons)
             done = 0
             for b, batch in enumerate(batches):
                 if stopped():
                     raise Cancelled(Reason.CANCELLED, "the client cancelled the concept search")
-                run = self._run(request.model, [texts[t.index] for t in batch], tenant, capture=list(sites.values()))
+                run = self.data.run(request.model, [texts[t.index] for t in batch], tenant, capture=list(sites.values()))
                 mask = run.mask()
                 if request.exclude_first_token:
                     mask[:, 0] = False
@@ -443,8 +348,8 @@ class ActivationsServicer:
                     values[rows, o : o + v.shape[1]] = v
                     argmax[rows, o : o + v.shape[1]] = pos.to(torch.int16)
                 done += len(batch)
-                emit(pb.FindConceptNeuronsResponse(progress=_progress(f"batch {b + 1} of {len(batches)}", 0.9 * done / len(usable), done)))
-            emit(pb.FindConceptNeuronsResponse(progress=_progress("testing neurons", 0.9, done)))
+                emit(pb.FindConceptNeuronsResponse(progress=progress(f"batch {b + 1} of {len(batches)}", 0.9 * done / len(usable), done)))
+            emit(pb.FindConceptNeuronsResponse(progress=progress("testing neurons", 0.9, done)))
             scores = core.concept_scores(values[used_concept].numpy(), values[used_control].numpy())
             order = core.rank_concept_neurons(scores, top_k)
             out = pb.ConceptNeurons(model=info.name, concept=request.concept, num_concept=len(used_concept), num_control=len(used_control),
@@ -470,7 +375,7 @@ class ActivationsServicer:
             out.findings.extend(_concept_findings(out, request.concept or "the concept", how))
             return out
 
-        yield from _streamed(context, work, pb.FindConceptNeuronsResponse, "concept-neurons")
+        yield from streamed(context, work, pb.FindConceptNeuronsResponse, "concept-neurons")
 
     # -------------------------------------------------------------------------- AnalyzeGradients
 
@@ -505,9 +410,9 @@ class ActivationsServicer:
             for i, text in enumerate(texts):
                 if stop.is_set() or not context.is_active():
                     raise Cancelled(Reason.CANCELLED, "the client cancelled the gradient analysis")
-                emit(pb.AnalyzeGradientsResponse(progress=_progress(f"text {i + 1} of {len(texts)}", i / len(texts), i)))
+                emit(pb.AnalyzeGradientsResponse(progress=progress(f"text {i + 1} of {len(texts)}", i / len(texts), i)))
                 m = _metric_rows(metric, [i])
-                run = self._run(request.model, [text], tenant, capture=capture, gradients=grads, metric=m)
+                run = self.data.run(request.model, [text], tenant, capture=capture, gradients=grads, metric=m)
                 seq = run.response.sequences[0]
                 tokens = list(seq.display_tokens) or list(seq.tokens)
                 g = core.text_gradients(
@@ -533,7 +438,7 @@ class ActivationsServicer:
             out.findings.extend(core.gradient_findings(reduced, shown, flow))
             return out
 
-        yield from _streamed(context, work, pb.AnalyzeGradientsResponse, "analyze-gradients")
+        yield from streamed(context, work, pb.AnalyzeGradientsResponse, "analyze-gradients")
 
     # ---------------------------------------------------------------------- RankNeuronImportance
 
@@ -561,8 +466,8 @@ class ActivationsServicer:
             names = [core.site_name(k, layer) for k, layer, _ in columns]
             # Activations and gradients of every site, a batch of texts at a time (each batch's
             # captures sized like AnalyzeActivations' batches); per-text scores summed here.
-            lengths = self._tokenize(request.model, texts, tenant)
-            batches = self._batches([_Text(i, len(t.token_ids)) for i, t in enumerate(lengths)],
+            lengths = self.data.tokenize(request.model, texts, tenant)
+            batches = self.data.batches([TextLength(i, len(t.token_ids)) for i, t in enumerate(lengths)],
                                     8 * sum(w for _, _, w in columns))
             grad_method = "gradient_magnitude" if method == "gradient_magnitude" else "gradient_x_activation"
             totals = {n: torch.zeros(w, dtype=torch.float64) for n, (_, _, w) in zip(names, columns, strict=True)}
@@ -573,7 +478,7 @@ class ActivationsServicer:
                 if stopped():
                     raise Cancelled(Reason.CANCELLED, "the client cancelled the ranking")
                 rows = [t.index for t in batch]
-                run = self._run(request.model, [texts[i] for i in rows], tenant, capture=names, gradients=names,
+                run = self.data.run(request.model, [texts[i] for i in rows], tenant, capture=names, gradients=names,
                                 metric=_metric_rows(metric, rows))
                 mask = run.mask()
                 clean[rows] = torch.tensor(list(run.response.metric_values), dtype=torch.float64)
@@ -582,7 +487,7 @@ class ActivationsServicer:
                     sums[n] += (run.activations[n].double() * mask[..., None]).sum(dim=(0, 1))
                 n_tokens += int(mask.sum())
                 texts_done += len(batch)
-                emit(pb.RankNeuronImportanceResponse(progress=_progress(f"gradients: batch {b + 1} of {len(batches)}",
+                emit(pb.RankNeuronImportanceResponse(progress=progress(f"gradients: batch {b + 1} of {len(batches)}",
                                                                         (b + 1) / len(batches) * (0.3 if method == "ablation" else 1.0),
                                                                         texts_done)))
             scores = torch.cat([totals[n] / len(texts) for n in names])
@@ -605,7 +510,7 @@ class ActivationsServicer:
             out.findings.extend(_importance_findings(out, method, len(texts), len(scored), sum(w for _, _, w in columns)))
             return out
 
-        yield from _streamed(context, work, pb.RankNeuronImportanceResponse, "neuron-importance")
+        yield from streamed(context, work, pb.RankNeuronImportanceResponse, "neuron-importance")
 
     def _ablate(self, request, texts, metric: mh.Metric, columns, candidates: list[int], clean: torch.Tensor, means, tenant, emit, stopped) -> torch.Tensor:
         """|clean - ablated| per candidate, averaged over texts: one sequence per (candidate,
@@ -631,10 +536,10 @@ class ActivationsServicer:
                     iv.zero_ablation.SetInParent()
                 interventions.append(iv)
             m = _metric_rows(metric, list(range(n)) * len(chunk))  # sequence j * n + r is text r
-            resp = self._run(request.model, [t for _ in chunk for t in texts], tenant, interventions=interventions, metric=m).response
+            resp = self.data.run(request.model, [t for _ in chunk for t in texts], tenant, interventions=interventions, metric=m).response
             ablated = torch.tensor(list(resp.metric_values), dtype=torch.float64).reshape(len(chunk), n)
             effects[start : start + len(chunk)] = (ablated - clean[None, :]).abs().mean(dim=1)
-            emit(pb.RankNeuronImportanceResponse(progress=_progress(f"ablated {start + len(chunk)} of {len(candidates)} neurons",
+            emit(pb.RankNeuronImportanceResponse(progress=progress(f"ablated {start + len(chunk)} of {len(candidates)} neurons",
                                                                     (start + len(chunk)) / len(candidates))))
         return effects
 
@@ -651,7 +556,7 @@ class ActivationsServicer:
         layers = select_layers(request.layers, info, "layers")
         targets = [self._one_token(request.model, request.target, "target", tenant)] if request.target else []
         sites = [core.site_name("resid_post", layer) for layer in layers]
-        run = self._run(request.model, [request.text], tenant, logit_lens=mh.LogitLens(hook_sites=sites, top_k=top_k, target_token_ids=targets))
+        run = self.data.run(request.model, [request.text], tenant, logit_lens=mh.LogitLens(hook_sites=sites, top_k=top_k, target_token_ids=targets))
         resp = run.response
         shown = dict(resp.logit_lens_tokens)
         seq = resp.sequences[0]
@@ -670,13 +575,6 @@ class ActivationsServicer:
             ]))
         out.findings.extend(_lens_findings(out))
         return out
-
-
-def _streamed(context, work, response_type: type, name: str) -> Iterator:
-    """Run ``work`` in a worker thread: its progress events as they come, then one response
-    holding its result."""
-    result = yield from stream_from_worker(context, work, name=name)
-    yield response_type(result=result)
 
 
 def _column(columns: Sequence[tuple[str, int, int]], col: int) -> tuple[str, int, int]:

@@ -25,7 +25,7 @@ from interp_services.core.metrics import Metric
 from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
 from interp_services.core.reasons import Reason
 from interp_services.core.run import check_token_ids, prepare_job, resolve_reference_means, tokenize
-from interp_services.core.tokens import display_tokens
+from interp_services.core.tokens import char_offsets, display_tokens
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, decode, nbytes
 from interp_services.rpc.context import Limits, tenant_of
 from interp_services.rpc.errors import rpc_method
@@ -230,9 +230,10 @@ class ModelHostServicer:
         ids = tokenize(m, texts, max_tokens=m.info.max_tokens, field_name="texts.texts")
         tok = m.tokenizer
         out = []
-        for s in ids:
+        for text, s in zip(texts, ids, strict=True):
             raw = tok.convert_ids_to_tokens(s)  # type: ignore[attr-defined]
-            out.append(pb.TokenizedText(token_ids=s, tokens=raw, display_tokens=display_tokens(tok, s, raw)))
+            starts, ends = char_offsets(tok, text, s) or ((), ())
+            out.append(pb.TokenizedText(token_ids=s, tokens=raw, display_tokens=display_tokens(tok, s, raw), char_starts=starts, char_ends=ends))
         return pb.TokenizeResponse(tokenized=out)
 
     @rpc_method(pb.RunModelResponse)

@@ -11,8 +11,11 @@ A new analysis service builds on these instead of copying them:
   (``run_all``: captures, gradients and the logit lens, as :class:`RunTensors`). Small
   results come back inline (through the service-to-service call, no store round trip); large ones
   through the store, hash-verified, and deleted as soon as they are read.
-- :func:`stream_from_worker` -- long work in a thread of its own, its progress events streamed as
-  they come, stopped when the client goes away.
+- :class:`DatasetRunner` -- a dataset of texts through the model host: screened (unusable texts
+  skipped with a reason, never lost silently), batched by length so that one answer's captures
+  fit a byte budget, and run.
+- :func:`stream_from_worker` / :func:`streamed` -- long work in a thread of its own, its progress
+  events (:func:`progress`) streamed as they come, stopped when the client goes away.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +41,9 @@ from interp_services.rpc.context import Limits
 from interp_services.store.base import TensorStore
 
 T = TypeVar("T")
+
+MAX_SKIPPED_SHOWN = 10
+"""Skipped inputs listed by name in a result (all of them are counted)."""
 
 
 def stream_from_worker(
@@ -92,6 +98,23 @@ def stream_from_worker(
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
+
+
+def streamed(context: Any, work: Callable[[Callable[[Any], None], threading.Event], Any], response_type: type, name: str) -> Iterator:
+    """A streaming RPC's responses: ``work``'s progress events as they come (see
+    :func:`stream_from_worker`), then one ``response_type(result=...)`` holding its result."""
+    result = yield from stream_from_worker(context, work, name=name)
+    yield response_type(result=result)
+
+
+def progress(stage: str, fraction: float, texts: int = 0, tokens: int = 0) -> common_pb2.AnalysisProgress:
+    """A progress event; ``fraction`` is clipped to [0, 1]."""
+    return common_pb2.AnalysisProgress(stage=stage, fraction=min(1.0, max(0.0, fraction)), texts_done=texts, tokens_done=tokens)
+
+
+def skipped_input(index: int, reason: str, text: str) -> common_pb2.SkippedInput:
+    """A dataset entry left out, with why and the start of its text."""
+    return common_pb2.SkippedInput(index=index, reason=reason, excerpt=text[:80])
 
 
 def check_texts(texts: Sequence[str], field: str, limits: Limits, *, max_count: int | None = None) -> list[str]:
@@ -252,3 +275,115 @@ class ActivationReader:
         return self.run(
             mh.RunModelRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts)), capture=list(sites)), tenant
         )
+
+@dataclass
+class TextLength:
+    """A usable text of a dataset: its index, its length in tokens, and (when asked for) its
+    tokenization."""
+
+    index: int
+    length: int
+    tokens: mh.TokenizedText | None = None
+
+
+class DatasetRunner:
+    """Runs a dataset of texts through the model host.
+
+    Args:
+        model_host: the model host's client.
+        reader: reads the tensors of each answer.
+        limits: the server's limits (batch size, text length, dataset size).
+        batch_bytes: most bytes of captures one ``RunModel`` answer may carry (capped at the
+            inline limit, so batches come back inline without a store round trip).
+    """
+
+    def __init__(self, model_host: ServiceClient, reader: ActivationReader, limits: Limits, *, batch_bytes: int = 32 << 20) -> None:
+        self.model_host = model_host
+        self.reader = reader
+        self.limits = limits
+        self.batch_bytes = min(batch_bytes, reader.policy.max_inline_bytes)
+
+    def dataset(self, texts: Sequence[str], field: str) -> list[str]:
+        """The texts of a dataset: at least one, at most ``limits.max_dataset_texts``."""
+        texts = list(texts)
+        if not texts:
+            raise invalid(Reason.INPUT_EMPTY, field, "the dataset holds no texts")
+        if len(texts) > self.limits.max_dataset_texts:
+            raise ResourceExhausted(Reason.BATCH_TOO_LARGE, f"{field}: {len(texts)} texts; the limit is {self.limits.max_dataset_texts}")
+        return texts
+
+    def screen(
+        self, model: str, texts: Sequence[str], indices: Iterable[int], info: mh.ModelInfo, tenant: str, stop: Callable[[], bool],
+        *, keep_tokens: bool = False,
+    ) -> tuple[list[TextLength], list[common_pb2.SkippedInput], int]:
+        """Token counts of the usable texts among ``indices`` (with their tokenizations when
+        ``keep_tokens``); the others are skipped with a reason (never lost silently): empty, too
+        many characters, too many tokens. Returns (usable, the first skipped, how many were
+        skipped)."""
+        usable: list[TextLength] = []
+        skipped: list[common_pb2.SkippedInput] = []
+        count = 0
+
+        def note(i: int, problem: str) -> None:
+            nonlocal count
+            count += 1
+            if len(skipped) < MAX_SKIPPED_SHOWN:
+                skipped.append(skipped_input(i, problem, texts[i]))
+
+        def tokenize(chunk: list[int]) -> None:
+            """Token counts of a chunk; a chunk with a text over the token limit is split until
+            that text stands alone and is skipped (the rest is kept)."""
+            try:
+                tokenized = self.tokenize(model, [texts[i] for i in chunk], tenant)
+            except ResourceExhausted as exc:
+                if exc.reason != Reason.INPUT_TOO_LONG:
+                    raise
+                if len(chunk) == 1:
+                    note(chunk[0], f"more tokens than this model's limit of {info.max_tokens}")
+                    return
+                tokenize(chunk[: len(chunk) // 2])
+                tokenize(chunk[len(chunk) // 2 :])
+                return
+            usable.extend(TextLength(i, len(tok.token_ids), tok if keep_tokens else None) for i, tok in zip(chunk, tokenized, strict=True))
+
+        pending: list[int] = []
+        for i in indices:
+            text = texts[i]
+            if not text or not text.strip():
+                note(i, "empty")
+            elif len(text) > self.limits.max_text_chars:
+                note(i, f"{len(text)} characters; the limit is {self.limits.max_text_chars}")
+            else:
+                pending.append(i)
+            if len(pending) >= self.limits.max_batch:
+                if stop():
+                    raise Cancelled(Reason.CANCELLED, "the client cancelled the analysis")
+                tokenize(pending)
+                pending = []
+        if pending:
+            tokenize(pending)
+        skipped.sort(key=lambda s: s.index)
+        return usable, skipped, count
+
+    def batches(self, items: Sequence[TextLength], bytes_per_token: int) -> list[list[TextLength]]:
+        """Batches of texts of similar length whose padded captures fit ``batch_bytes``."""
+        ordered = sorted(items, key=lambda t: t.length)
+        out: list[list[TextLength]] = []
+        cur: list[TextLength] = []
+        for t in ordered:
+            # Sorted by length: the text joining the batch is its longest, its padded length.
+            if cur and ((len(cur) + 1) * t.length * bytes_per_token > self.batch_bytes or len(cur) >= self.limits.max_batch):
+                out.append(cur)
+                cur = []
+            cur.append(t)
+        if cur:
+            out.append(cur)
+        return out
+
+    def tokenize(self, model: str, texts: Sequence[str], tenant: str) -> Sequence[mh.TokenizedText]:
+        """The model host's tokenization of a batch of texts."""
+        return self.model_host.call("Tokenize", mh.TokenizeRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts))), tenant).tokenized
+
+    def run(self, model: str, texts: Sequence[str], tenant: str, **fields: Any) -> RunTensors:
+        """``RunModel`` on a batch of texts with the given request fields, decoded."""
+        return self.reader.run_all(mh.RunModelRequest(model=model, texts=common_pb2.TextBatch(texts=list(texts)), **fields), tenant)

@@ -72,28 +72,6 @@ class NeuronId(_message.Message):
     index: int
     def __init__(self, site: _Optional[_Union[ActivationSite, str]] = ..., layer: _Optional[int] = ..., index: _Optional[int] = ...) -> None: ...
 
-class AnalysisProgress(_message.Message):
-    __slots__ = ("stage", "fraction", "texts_done", "tokens_done")
-    STAGE_FIELD_NUMBER: _ClassVar[int]
-    FRACTION_FIELD_NUMBER: _ClassVar[int]
-    TEXTS_DONE_FIELD_NUMBER: _ClassVar[int]
-    TOKENS_DONE_FIELD_NUMBER: _ClassVar[int]
-    stage: str
-    fraction: float
-    texts_done: int
-    tokens_done: int
-    def __init__(self, stage: _Optional[str] = ..., fraction: _Optional[float] = ..., texts_done: _Optional[int] = ..., tokens_done: _Optional[int] = ...) -> None: ...
-
-class SkippedInput(_message.Message):
-    __slots__ = ("index", "reason", "excerpt")
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    REASON_FIELD_NUMBER: _ClassVar[int]
-    EXCERPT_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    reason: str
-    excerpt: str
-    def __init__(self, index: _Optional[int] = ..., reason: _Optional[str] = ..., excerpt: _Optional[str] = ...) -> None: ...
-
 class ActivationContext(_message.Message):
     __slots__ = ("text_index", "position", "activation", "token", "left_context", "right_context")
     TEXT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -242,19 +220,19 @@ class ActivationAnalysis(_message.Message):
     sites: _containers.RepeatedCompositeFieldContainer[SiteStatistics]
     neuron_examples: _containers.RepeatedCompositeFieldContainer[NeuronExamples]
     findings: _containers.RepeatedScalarFieldContainer[str]
-    skipped: _containers.RepeatedCompositeFieldContainer[SkippedInput]
+    skipped: _containers.RepeatedCompositeFieldContainer[_common_pb2.SkippedInput]
     skipped_count: int
     seconds: float
     zero_threshold: float
-    def __init__(self, model: _Optional[str] = ..., texts_analyzed: _Optional[int] = ..., tokens_analyzed: _Optional[int] = ..., sites: _Optional[_Iterable[_Union[SiteStatistics, _Mapping]]] = ..., neuron_examples: _Optional[_Iterable[_Union[NeuronExamples, _Mapping]]] = ..., findings: _Optional[_Iterable[str]] = ..., skipped: _Optional[_Iterable[_Union[SkippedInput, _Mapping]]] = ..., skipped_count: _Optional[int] = ..., seconds: _Optional[float] = ..., zero_threshold: _Optional[float] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., texts_analyzed: _Optional[int] = ..., tokens_analyzed: _Optional[int] = ..., sites: _Optional[_Iterable[_Union[SiteStatistics, _Mapping]]] = ..., neuron_examples: _Optional[_Iterable[_Union[NeuronExamples, _Mapping]]] = ..., findings: _Optional[_Iterable[str]] = ..., skipped: _Optional[_Iterable[_Union[_common_pb2.SkippedInput, _Mapping]]] = ..., skipped_count: _Optional[int] = ..., seconds: _Optional[float] = ..., zero_threshold: _Optional[float] = ...) -> None: ...
 
 class AnalyzeActivationsResponse(_message.Message):
     __slots__ = ("progress", "result")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
-    progress: AnalysisProgress
+    progress: _common_pb2.AnalysisProgress
     result: ActivationAnalysis
-    def __init__(self, progress: _Optional[_Union[AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[ActivationAnalysis, _Mapping]] = ...) -> None: ...
+    def __init__(self, progress: _Optional[_Union[_common_pb2.AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[ActivationAnalysis, _Mapping]] = ...) -> None: ...
 
 class FindConceptNeuronsRequest(_message.Message):
     __slots__ = ("model", "concept", "concept_texts", "control_texts", "sites", "layers", "top_k_neurons", "aggregation", "examples_per_neuron", "exclude_first_token", "context_tokens")
@@ -328,17 +306,17 @@ class ConceptNeurons(_message.Message):
     significant_fdr: int
     neurons: _containers.RepeatedCompositeFieldContainer[ConceptNeuron]
     findings: _containers.RepeatedScalarFieldContainer[str]
-    skipped: _containers.RepeatedCompositeFieldContainer[SkippedInput]
+    skipped: _containers.RepeatedCompositeFieldContainer[_common_pb2.SkippedInput]
     skipped_count: int
-    def __init__(self, model: _Optional[str] = ..., concept: _Optional[str] = ..., num_concept: _Optional[int] = ..., num_control: _Optional[int] = ..., neurons_tested: _Optional[int] = ..., significant_bonferroni: _Optional[int] = ..., significant_fdr: _Optional[int] = ..., neurons: _Optional[_Iterable[_Union[ConceptNeuron, _Mapping]]] = ..., findings: _Optional[_Iterable[str]] = ..., skipped: _Optional[_Iterable[_Union[SkippedInput, _Mapping]]] = ..., skipped_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., concept: _Optional[str] = ..., num_concept: _Optional[int] = ..., num_control: _Optional[int] = ..., neurons_tested: _Optional[int] = ..., significant_bonferroni: _Optional[int] = ..., significant_fdr: _Optional[int] = ..., neurons: _Optional[_Iterable[_Union[ConceptNeuron, _Mapping]]] = ..., findings: _Optional[_Iterable[str]] = ..., skipped: _Optional[_Iterable[_Union[_common_pb2.SkippedInput, _Mapping]]] = ..., skipped_count: _Optional[int] = ...) -> None: ...
 
 class FindConceptNeuronsResponse(_message.Message):
     __slots__ = ("progress", "result")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
-    progress: AnalysisProgress
+    progress: _common_pb2.AnalysisProgress
     result: ConceptNeurons
-    def __init__(self, progress: _Optional[_Union[AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[ConceptNeurons, _Mapping]] = ...) -> None: ...
+    def __init__(self, progress: _Optional[_Union[_common_pb2.AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[ConceptNeurons, _Mapping]] = ...) -> None: ...
 
 class TokenPair(_message.Message):
     __slots__ = ("correct", "incorrect")
@@ -436,9 +414,9 @@ class AnalyzeGradientsResponse(_message.Message):
     __slots__ = ("progress", "result")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
-    progress: AnalysisProgress
+    progress: _common_pb2.AnalysisProgress
     result: GradientAnalysis
-    def __init__(self, progress: _Optional[_Union[AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[GradientAnalysis, _Mapping]] = ...) -> None: ...
+    def __init__(self, progress: _Optional[_Union[_common_pb2.AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[GradientAnalysis, _Mapping]] = ...) -> None: ...
 
 class RankNeuronImportanceRequest(_message.Message):
     __slots__ = ("model", "texts", "target", "method", "sites", "layers", "top_k", "ablation_candidates", "ablation")
@@ -494,9 +472,9 @@ class RankNeuronImportanceResponse(_message.Message):
     __slots__ = ("progress", "result")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
-    progress: AnalysisProgress
+    progress: _common_pb2.AnalysisProgress
     result: NeuronImportance
-    def __init__(self, progress: _Optional[_Union[AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[NeuronImportance, _Mapping]] = ...) -> None: ...
+    def __init__(self, progress: _Optional[_Union[_common_pb2.AnalysisProgress, _Mapping]] = ..., result: _Optional[_Union[NeuronImportance, _Mapping]] = ...) -> None: ...
 
 class LogitLensRequest(_message.Message):
     __slots__ = ("model", "text", "layers", "top_k", "target")

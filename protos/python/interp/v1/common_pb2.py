@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16interp/v1/common.proto\x12\tinterp.v1\"!\n\tTextBatch\x12\x14\n\x05texts\x18\x01 \x03(\tR\x05texts\"B\n\x12LayerHeadSelection\x12\x16\n\x06layers\x18\x01 \x03(\x05R\x06layers\x12\x14\n\x05heads\x18\x02 \x03(\x05R\x05headsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16interp/v1/common.proto\x12\tinterp.v1\"!\n\tTextBatch\x12\x14\n\x05texts\x18\x01 \x03(\tR\x05texts\"B\n\x12LayerHeadSelection\x12\x16\n\x06layers\x18\x01 \x03(\x05R\x06layers\x12\x14\n\x05heads\x18\x02 \x03(\x05R\x05heads\"\x84\x01\n\x10\x41nalysisProgress\x12\x14\n\x05stage\x18\x01 \x01(\tR\x05stage\x12\x1a\n\x08\x66raction\x18\x02 \x01(\x02R\x08\x66raction\x12\x1d\n\ntexts_done\x18\x03 \x01(\x03R\ttextsDone\x12\x1f\n\x0btokens_done\x18\x04 \x01(\x03R\ntokensDone\"V\n\x0cSkippedInput\x12\x14\n\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n\x07\x65xcerpt\x18\x03 \x01(\tR\x07\x65xcerptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEXTBATCH']._serialized_end=70
   _globals['_LAYERHEADSELECTION']._serialized_start=72
   _globals['_LAYERHEADSELECTION']._serialized_end=138
+  _globals['_ANALYSISPROGRESS']._serialized_start=141
+  _globals['_ANALYSISPROGRESS']._serialized_end=273
+  _globals['_SKIPPEDINPUT']._serialized_start=275
+  _globals['_SKIPPEDINPUT']._serialized_end=361
 # @@protoc_insertion_point(module_scope)

@@ -153,14 +153,18 @@ class TokenizeRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ...) -> None: ...
 
 class TokenizedText(_message.Message):
-    __slots__ = ("token_ids", "tokens", "display_tokens")
+    __slots__ = ("token_ids", "tokens", "display_tokens", "char_starts", "char_ends")
     TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CHAR_STARTS_FIELD_NUMBER: _ClassVar[int]
+    CHAR_ENDS_FIELD_NUMBER: _ClassVar[int]
     token_ids: _containers.RepeatedScalarFieldContainer[int]
     tokens: _containers.RepeatedScalarFieldContainer[str]
     display_tokens: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., display_tokens: _Optional[_Iterable[str]] = ...) -> None: ...
+    char_starts: _containers.RepeatedScalarFieldContainer[int]
+    char_ends: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ..., display_tokens: _Optional[_Iterable[str]] = ..., char_starts: _Optional[_Iterable[int]] = ..., char_ends: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TokenizeResponse(_message.Message):
     __slots__ = ("tokenized",)
