@@ -32,6 +32,7 @@ from interp.v1 import (
     attention_service_pb2,
     attribution_service_pb2,
     model_host_service_pb2,
+    probing_service_pb2,
     storage_service_pb2,
 )
 from interp_services.core.attribution import ServerLimits
@@ -42,6 +43,7 @@ from interp_services.rpc.attention import AttentionServicer
 from interp_services.rpc.attribution import AttributionServicer
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.model_host import ModelHostServicer
+from interp_services.rpc.probing import ProbingServicer
 from interp_services.rpc.storage import StorageServicer
 from interp_services.store.base import TensorStore
 
@@ -162,6 +164,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         key="activations",
         descriptor=activations_service_pb2.DESCRIPTOR.services_by_name["ActivationsService"],
         factory=lambda env: ActivationsServicer(env.client("model_host"), env.store, *_limits(env)),
+        calls=("model_host",),
+        deployment={"num_cpus": 0.25, "max_ongoing_requests": 4},
+    ),
+    ServiceSpec(
+        key="probing",
+        descriptor=probing_service_pb2.DESCRIPTOR.services_by_name["ProbingService"],
+        factory=lambda env: ProbingServicer(env.client("model_host"), env.store, *_limits(env)),
         calls=("model_host",),
         deployment={"num_cpus": 0.25, "max_ongoing_requests": 4},
     ),

@@ -32,7 +32,9 @@ class Limits:
         max_new_tokens: tokens one Generate call may ask for.
         max_stop_strings: stop strings of one Generate call.
         max_dataset_texts: texts of one dataset analysis (AnalyzeActivations,
-            FindConceptNeurons); they are processed in batches, so memory stays flat.
+            FindConceptNeurons; the examples of all tasks of a ProbeRepresentations call, the
+            texts of all sources of a CompareRepresentations call); they are processed in
+            batches.
     """
 
     max_batch: int = 256
