@@ -158,7 +158,8 @@ class _Collector:
             ds.problems.append(DatasetProblem(ds.path, line, message))
 
 
-def _read_bytes(path: str) -> bytes:
+def read_bytes(path: str) -> bytes:
+    """The file's bytes; an unreadable file is a DatasetError."""
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -195,7 +196,7 @@ def _label_value(value: object) -> tuple[str | None, str | None]:
 
 def _take_object(obj: object, line: int, collector: _Collector, text_field: str, label_field: str | None) -> None:
     if not isinstance(obj, dict):
-        collector.problem(line, f"expected a JSON object with a {text_field!r} field, got {_json_type(obj)}")
+        collector.problem(line, f"expected a JSON object with a {text_field!r} field, got {json_type(obj)}")
         return
     if text_field not in obj:
         keys = ", ".join(repr(k) for k in list(obj)[:8]) or "none"
@@ -203,7 +204,7 @@ def _take_object(obj: object, line: int, collector: _Collector, text_field: str,
         return
     text = obj[text_field]
     if not isinstance(text, str):
-        collector.problem(line, f"text field {text_field!r} must be a string, got {_json_type(text)}")
+        collector.problem(line, f"text field {text_field!r} must be a string, got {json_type(text)}")
         return
     text = text.strip()
     if not text:
@@ -218,7 +219,8 @@ def _take_object(obj: object, line: int, collector: _Collector, text_field: str,
     collector.add(text, label, line)
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """How an error message names a JSON value's type ("a string", "an array", ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -258,7 +260,7 @@ def _load_json(data: bytes, collector: _Collector, text_field: str, label_field:
     except json.JSONDecodeError as exc:
         raise DatasetError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
     if not isinstance(items, list):
-        raise DatasetError(f"expected a JSON list of strings or objects, got {_json_type(items)}", path, 0)
+        raise DatasetError(f"expected a JSON list of strings or objects, got {json_type(items)}", path, 0)
     for index, item in enumerate(items):
         number = index + 1
         if isinstance(item, str):
@@ -316,7 +318,7 @@ def load_texts(
             the line); no usable text at all ("no texts in <path>", with the first problems).
     """
     p = os.fspath(path)
-    data = _read_bytes(p)
+    data = read_bytes(p)
     collector = _Collector(p, strict, max_problems_kept)
     suffix = os.path.splitext(p)[1].lower()
     if suffix in _JSONL_SUFFIXES:
