@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 
 from interpretability.report import (
-    DATA_ELEMENT_ID,
     render_activation_report,
     render_gradient_report,
     render_logit_lens_report,
 )
 from interpretability.report.page import render_page, static_text
-from tests.support.browser import Loaded
+from tests.support.pages import assert_injection_free, assert_self_contained, embedded, load, numbers_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "activations"
 EVIL = "</script><img src=x onerror=alert(1)>"
@@ -198,24 +197,8 @@ RENDERERS = {
 # ----------------------------------------------------------------------------------------------
 
 
-def embedded(page: str) -> dict:
-    m = re.search(r'<script type="application/json" id="' + DATA_ELEMENT_ID + r'">(.*?)</script>', page, re.S)
-    assert m, "no embedded JSON element"
-
-    def no_constants(name):
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(m.group(1), parse_constant=no_constants)
 
 
-def assert_self_contained(page: str) -> None:
-    assert "Content-Security-Policy" in page and "default-src 'none'" in page
-    refs = re.findall(r"""(?:src|href|action|srcset)\s*=\s*["']?([^"'\s>]*)""", page, re.I)
-    refs += re.findall(r"""url\(\s*["']?([^"')]*)""", page, re.I)
-    refs += re.findall(r"""@import\s+["']?([^"';]*)""", page, re.I)
-    for ref in refs:
-        assert not re.match(r"(?i)^(https?:|//|ftp:|ws)", ref), ref
-    assert "http://" not in page and "https://" not in page
 
 
 def assert_no_injection(page: str) -> None:
@@ -310,20 +293,10 @@ def test_accepts_the_message():
 # ----------------------------------------------------------------------------------------------
 
 
-def load(browser, tmp_path: Path, name: str, page: str) -> Loaded:
-    path = tmp_path / name
-    path.write_text(page, encoding="utf-8")
-    return Loaded(browser, path)
 
 
-def numbers_in(text: str) -> list[float]:
-    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text)]
 
 
-def assert_injection_free(page) -> None:
-    assert page.locator("img").count() == 0
-    assert page.locator("[onload], [onerror]").count() == 0
-    assert page.evaluate("document.scripts.length") == 2
 
 
 def test_browser_gradient_report(browser, tmp_path):

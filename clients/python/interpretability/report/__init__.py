@@ -7,7 +7,9 @@
 ``interp feature-attribution`` / ``interp explain-prediction`` (one dict per sample) into one
 page; ``render_gradient_report``, ``render_logit_lens_report`` and ``render_activation_report``
 turn the activations service's ``GradientAnalysis``, ``LogitLensResponse`` and
-``ActivationAnalysis`` (as the CLI's dicts) into one page each.
+``ActivationAnalysis`` (as the CLI's dicts) into one page each; ``render_probe_report`` and
+``render_similarity_report`` do the same for the probing service's ``ProbeAnalysis`` and
+``RepresentationSimilarity``.
 
 The pages work offline: no CDN, no web font, no external request of any kind (a
 Content-Security-Policy in the page forbids them); all CSS and JavaScript is inline, vanilla, and
@@ -44,6 +46,7 @@ from interpretability.report.attention import render_attention_report
 from interpretability.report.attribution import render_attribution_report
 from interpretability.report.comparison import render_comparison_report
 from interpretability.report.page import DATA_ELEMENT_ID, embedded_json
+from interpretability.report.probing import render_probe_report, render_similarity_report
 
 __all__ = [
     "DATA_ELEMENT_ID",
@@ -54,4 +57,6 @@ __all__ = [
     "render_comparison_report",
     "render_gradient_report",
     "render_logit_lens_report",
+    "render_probe_report",
+    "render_similarity_report",
 ]
