@@ -55,6 +55,7 @@ bench: install
 	$(PY) benchmarks/bench_model_host.py
 	$(PY) benchmarks/bench_attribution.py
 	$(PY) benchmarks/bench_activations.py
+	$(PY) benchmarks/bench_probing.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

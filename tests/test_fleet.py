@@ -15,6 +15,7 @@ import torch
 
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import model_host_service_pb2 as mpb
+from interp.v1 import probing_service_pb2 as ppb
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import (
     Client,
@@ -202,6 +203,10 @@ def _bad(client: Client, name: str):
         "too many histogram bins": lambda: client.analyze_activations("smollm2-135m", [TEXT], histogram_bins=5000),
         "gradient target of two tokens": lambda: client.analyze_gradients("smollm2-135m", [TEXT], target={"next_token": " Paris France"}),
         "logit lens on an encoder": lambda: client.logit_lens("all-minilm-l6-v2", TEXT),
+        "probe task with one class": lambda: client.probe_representations("smollm2-135m", [ppb.ProbeTask(
+            name="t", level=ppb.PROBE_LEVEL_SENTENCE, examples=[ppb.ProbeExample(text=f"{TEXT} {i}", label="x") for i in range(5)])]),
+        "misaligned parallel sentences": lambda: client.compare_representations([("en", [TEXT] * 4), ("fr", [TEXT] * 3)],
+                                                                                model="smollm2-135m"),
         "neuron selection on a pattern": lambda: client.run(
             "smollm2-135m", [TEXT], interventions=[mpb.Intervention(hook_site="blocks.0.attn.hook_pattern", neurons=[0],
                                                                    zero_ablation=mpb.ZeroAblation())]),
@@ -269,6 +274,8 @@ BAD_INPUTS = [
     ("too many histogram bins", grpc.StatusCode.INVALID_ARGUMENT, "ANALYSIS_PARAMETER_OUT_OF_RANGE"),
     ("gradient target of two tokens", grpc.StatusCode.INVALID_ARGUMENT, "TARGET_TOKEN_INVALID"),
     ("logit lens on an encoder", grpc.StatusCode.INVALID_ARGUMENT, "MODEL_HAS_NO_LM_HEAD"),
+    ("probe task with one class", grpc.StatusCode.INVALID_ARGUMENT, "PROBE_LABELS_INVALID"),
+    ("misaligned parallel sentences", grpc.StatusCode.INVALID_ARGUMENT, "PARALLEL_MISALIGNED"),
     ("neuron selection on a pattern", grpc.StatusCode.INVALID_ARGUMENT, "NEURON_OUT_OF_RANGE"),
     ("one-input comparison", grpc.StatusCode.INVALID_ARGUMENT, "TOO_FEW_INPUTS"),
     ("too many links", grpc.StatusCode.INVALID_ARGUMENT, "TOP_K_OUT_OF_RANGE"),
@@ -437,6 +444,27 @@ def test_activations_through_ray_equal_the_core(client, smollm):
     assert client.to_numpy(r.sites[0].mean)[0] == pytest.approx(x.mean(0).numpy(), abs=1e-4)
     lens = client.logit_lens("smollm2-135m", "The capital of France is", layers=[29])
     assert lens.layers[0].cells[-1].top[0].token == "Paris"
+
+
+def test_probing_through_ray_equals_a_direct_computation(client, smollm):
+    """The probing deployment (no weights; the model host's residual stream) gives the same
+    representations as the model itself: two sources whose texts are the same are identical,
+    and CKA against a shuffled copy matches CKA computed here from Hugging Face's hidden states."""
+    from interp_services.core.probing import linear_cka
+
+    texts = ["The cat sleeps.", "A dog barked at night.", "Paris is in France.", "Two plus two is four.", "She reads a book.",
+             "The river flows to the sea."]
+    shuffled = texts[1:] + texts[:1]
+    events = []
+    r = client.compare_representations([("a", texts), ("b", shuffled)], model="smollm2-135m", layers=[3], metrics=["cka"],
+                                       on_progress=events.append)
+    assert events and r.texts == len(texts)
+    got = {m.name: m.values[0] for m in r.pairs[0].metrics}
+    with torch.no_grad():
+        vecs = [smollm.model(**smollm.tokenizer(t, return_tensors="pt"), output_hidden_states=True).hidden_states[4][0, 1:].mean(0)
+                for t in texts]
+    x = torch.stack(vecs).double().numpy()
+    assert got["cka"] == pytest.approx(linear_cka(x, np.roll(x, -1, axis=0)), abs=1e-4)
 
 
 # -- the S3 store behind the Ray fleet ----------------------------------------------------------

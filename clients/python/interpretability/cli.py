@@ -617,9 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     attribution_flags(p)
     p.set_defaults(func=cmd_explain_prediction)
 
-    from interpretability.activation_commands import add_commands
+    from interpretability import activation_commands, probing_commands
 
-    add_commands(sub, common)
+    activation_commands.add_commands(sub, common)
+    probing_commands.add_commands(sub, common)
 
     p = sub.add_parser("list-models", parents=[common], help="models the fleet can serve")
     p.set_defaults(func=cmd_list_models)

@@ -28,6 +28,8 @@ from interp.v1 import attribution_service_pb2_grpc as atpb_grpc
 from interp.v1 import common_pb2 as cpb
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import model_host_service_pb2_grpc as mpb_grpc
+from interp.v1 import probing_service_pb2 as ppb
+from interp.v1 import probing_service_pb2_grpc as ppb_grpc
 from interp.v1 import storage_service_pb2 as spb
 from interp.v1 import storage_service_pb2_grpc as spb_grpc
 from interp.v1 import tensor_pb2 as tpb
@@ -74,6 +76,21 @@ def from_numpy(a: np.ndarray, dim_names: Sequence[str] = ()) -> tpb.Tensor:
                 raw=np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes(),
             )
     raise ValueError(f"dtype {a.dtype} has no wire form")
+
+
+def _enum_value(enum: Any, prefix: str, name: str | int) -> int:
+    """An enum value from its short name (``"cka"`` -> ``SIMILARITY_METRIC_CKA``) or number."""
+    if isinstance(name, int):
+        return name
+    try:
+        return enum.Value(prefix + name.strip().upper())
+    except ValueError:
+        known = ", ".join(n[len(prefix):].lower() for n in enum.keys() if not n.endswith("UNSPECIFIED"))
+        raise ValueError(f"unknown {prefix.rstrip('_').lower().replace('_', ' ')} {name!r}; known: {known}") from None
+
+
+def _pooling(name: str | int) -> int:
+    return _enum_value(ppb.Pooling, "POOLING_", name)
 
 
 def _final(events: Iterable[Any], on_progress: Callable[[Any], None] | None, what: str) -> Any:
@@ -132,6 +149,7 @@ class Client:
         self.storage = spb_grpc.StorageServiceStub(self.channel)
         self.attribution = atpb_grpc.AttributionServiceStub(self.channel)
         self.activations = acpb_grpc.ActivationsServiceStub(self.channel)
+        self.probing = ppb_grpc.ProbingServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -380,7 +398,7 @@ class Client:
         req = build(request_type, fields)
         return _final(self._stream(getattr(self.activations, method), req, timeout), on_progress, method)
 
-    def analyze_activations(self, model: str, texts: Sequence[str], *, on_progress: Callable[[acpb.AnalysisProgress], None] | None = None,
+    def analyze_activations(self, model: str, texts: Sequence[str], *, on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
                             timeout: float | None = None, **options: Any) -> acpb.ActivationAnalysis:
         """Per-neuron statistics, histograms, dead/saturated neurons and top activating contexts
         over a dataset. ``options`` are AnalyzeActivationsRequest fields (``sample_size``,
@@ -390,7 +408,7 @@ class Client:
                               {"model": model, "texts": texts, **options})
 
     def find_concept_neurons(self, model: str, concept_texts: Sequence[str], control_texts: Sequence[str], *,
-                             on_progress: Callable[[acpb.AnalysisProgress], None] | None = None, timeout: float | None = None,
+                             on_progress: Callable[[cpb.AnalysisProgress], None] | None = None, timeout: float | None = None,
                              **options: Any) -> acpb.ConceptNeurons:
         """Neurons ranked by how well they separate concept texts from control texts (AUROC,
         Cohen's d, corrected p-values). ``options``: ``concept``, ``sites``, ``layers``,
@@ -398,7 +416,7 @@ class Client:
         return self._analysis("FindConceptNeurons", acpb.FindConceptNeuronsRequest, on_progress, timeout,
                               {"model": model, "concept_texts": concept_texts, "control_texts": control_texts, **options})
 
-    def analyze_gradients(self, model: str, texts: Sequence[str], *, on_progress: Callable[[acpb.AnalysisProgress], None] | None = None,
+    def analyze_gradients(self, model: str, texts: Sequence[str], *, on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
                           timeout: float | None = None, **options: Any) -> acpb.GradientAnalysis:
         """Gradient norms per layer and token, input saliency, attention-weight gradients and
         the flow across layers. ``options``: ``target`` (``activations.target(...)`` or a dict
@@ -408,7 +426,7 @@ class Client:
                               {"model": model, "texts": texts, **options})
 
     def rank_neuron_importance(self, model: str, texts: Sequence[str], *, method: str = "gradient_x_activation",
-                               on_progress: Callable[[acpb.AnalysisProgress], None] | None = None, timeout: float | None = None,
+                               on_progress: Callable[[cpb.AnalysisProgress], None] | None = None, timeout: float | None = None,
                                **options: Any) -> acpb.NeuronImportance:
         """Neurons ranked by importance to a target: ``gradient_magnitude``,
         ``gradient_x_activation`` or ``ablation``. ``options``: ``target``, ``sites``,
@@ -423,6 +441,47 @@ class Client:
         (``target``; default: each position's next token and the final prediction)."""
         req = acpb.LogitLensRequest(model=model, text=text, layers=list(layers), top_k=top_k, target=target)
         return self._call(self.activations.LogitLens, req, timeout)
+
+    # -- probing ---------------------------------------------------------------------------------
+    def probe_representations(self, model: str, tasks: Sequence[ppb.ProbeTask], *, layers: Sequence[int] = (),
+                              bias: ppb.BiasAnalysis | None = None, options: ppb.ProbeOptions | None = None,
+                              sentence_pooling: str = "mean", word_pooling: str = "last", include_first_token: bool = False,
+                              delivery: int = tpb.RESULT_DELIVERY_UNSPECIFIED,
+                              on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
+                              timeout: float | None = None) -> ppb.ProbeAnalysis:
+        """Probes of every task on every layer (default: all) of ``model``'s residual stream:
+        test score with a 95% interval, majority baseline, control task and selectivity, MDL,
+        label directions, and with ``bias`` the alignment with a protected attribute and the
+        effect of counterfactual pairs. ``tasks`` come from
+        :func:`interpretability.probing_data.load_probe_dataset` or are built by hand;
+        poolings are ``"mean"``, ``"last"`` or ``"first"``."""
+        req = ppb.ProbeRepresentationsRequest(
+            model=model, tasks=list(tasks), layers=list(layers), options=options, bias=bias, delivery=delivery,
+            sentence_pooling=_pooling(sentence_pooling), word_pooling=_pooling(word_pooling), include_first_token=include_first_token,
+        )
+        return _final(self._stream(self.probing.ProbeRepresentations, req, timeout), on_progress, "probing")
+
+    def compare_representations(self, sources: Sequence[ppb.RepresentationSource | tuple[str, Sequence[str]] | tuple[str, Sequence[str], str]],
+                                *, model: str = "", layers: Sequence[int] = (), metrics: Sequence[str] = (), pairing: str = "auto",
+                                pooling: str = "mean", include_first_token: bool = False,
+                                on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
+                                timeout: float | None = None) -> ppb.RepresentationSimilarity:
+        """Cosine, linear CKA (plain and debiased) and RSA between aligned texts of two or more
+        sources, each ``(label, texts)`` or ``(label, texts, model)`` or a RepresentationSource;
+        ``metrics`` from ``"cosine"``, ``"cka"``, ``"rsa"`` (default all); ``pairing``
+        ``"matched"`` (layer i with layer i), ``"all"`` (every pair of layers) or ``"auto"``
+        (matched for one model, all across models)."""
+        srcs = []
+        for s in sources:
+            if not isinstance(s, ppb.RepresentationSource):
+                s = ppb.RepresentationSource(label=s[0], texts=list(s[1]), model=s[2] if len(s) > 2 else "")
+            srcs.append(s)
+        req = ppb.CompareRepresentationsRequest(
+            model=model, sources=srcs, layers=list(layers), include_first_token=include_first_token, pooling=_pooling(pooling),
+            metrics=[_enum_value(ppb.SimilarityMetric, "SIMILARITY_METRIC_", m) for m in metrics],
+            pairing=ppb.LAYER_PAIRING_UNSPECIFIED if pairing == "auto" else _enum_value(ppb.LayerPairing, "LAYER_PAIRING_", pairing),
+        )
+        return _final(self._stream(self.probing.CompareRepresentations, req, timeout), on_progress, "comparison")
 
     # -- storage ---------------------------------------------------------------------------------
     @staticmethod
