@@ -222,3 +222,16 @@ def test_a_broken_local_model_directory_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidArgument) as e:
         ModelCache(LoaderSettings(cache_dir=MODEL_CACHE, allow_hub=False)).get(str(tmp_path))
     assert e.value.reason in ("MODEL_UNLOADABLE", "MODEL_ARCHITECTURE_UNSUPPORTED")
+
+
+def test_pool_positions_averages_each_group():
+    from interp_services.core.pooling import check_pools, pool_positions
+
+    t = torch.randn(3, 5, 4, 2)
+    pools = [(0, [1, 2, 3]), (2, [4]), (1, [0, 4])]
+    want = torch.stack([t[0, 1:4].mean(0), t[2, 4], t[1, [0, 4]].mean(0)])
+    assert torch.allclose(pool_positions(t, pools), want, atol=1e-6)
+    assert pool_positions(t.to(torch.bfloat16), pools).dtype == torch.bfloat16
+    check_pools(pools, [5, 5, 5], "pools", max_positions=100)
+    with pytest.raises(ResourceExhausted):
+        check_pools(pools, [5, 5, 5], "pools", max_positions=5)

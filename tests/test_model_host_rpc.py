@@ -153,3 +153,32 @@ def test_generate_with_a_mean_from_reference_texts(client):
     by_tensor = logprobs(mean_ablation(site, mean=mean.astype(np.float32)))
     assert by_texts == pytest.approx(by_tensor, abs=1e-4)
     assert max(abs(a - b) for a, b in zip(by_texts, logprobs(), strict=True)) > 1e-2  # the ablation took effect
+
+
+def test_pooled_captures_equal_the_mean_of_the_full_capture(client):
+    """capture_pooling averages positions at the model host: each pool equals the mean of the
+    same positions of the unpooled capture (a single position gathers it)."""
+    texts = ["The cat sat on the mat.", "Paris is the capital of France, they say."]
+    sites = ["blocks.3.hook_resid_post", "blocks.7.mlp.hook_post", "blocks.2.attn.hook_z"]
+    full = client.run(MODEL, texts, capture=sites, delivery=tpb.RESULT_DELIVERY_INLINE)
+    pools = [(0, [1, 2, 3]), (1, [0]), (1, [2, 5, 9]), (0, [6])]
+    pooled = client.run(MODEL, texts, capture=sites, delivery=tpb.RESULT_DELIVERY_INLINE, pools=pools)
+    for f, p in zip(full.activations, pooled.activations, strict=True):
+        x, y = client.to_numpy(f.tensor), client.to_numpy(p.tensor)
+        assert list(p.tensor.dim_names) == ["pool", *list(f.tensor.dim_names)[2:]] and y.shape[0] == len(pools)
+        want = np.stack([x[s, pos].mean(0) for s, pos in pools])
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sites, pools, reason", [
+    (["blocks.0.attn.hook_pattern"], [(0, [0])], "HOOK_SITE_NOT_SUPPORTED_HERE"),
+    (["blocks.0.hook_resid_post"], [(0, [99])], "POSITION_OUT_OF_RANGE"),
+    (["blocks.0.hook_resid_post"], [(3, [0])], "SEQUENCE_OUT_OF_RANGE"),
+    (["blocks.0.hook_resid_post"], [(0, [])], "POSITION_OUT_OF_RANGE"),
+], ids=["pattern site", "position", "sequence", "empty pool"])
+def test_bad_capture_pools_are_refused(client, sites, pools, reason):
+    from interpretability import InterpClientError
+
+    with pytest.raises(InterpClientError) as e:
+        client.run(MODEL, ["A short text."], capture=sites, pools=pools)
+    assert e.value.reason == reason, str(e.value)

@@ -241,11 +241,14 @@ class Client:
         max_inline_bytes: int = 0,
         metric: mpb.Metric | None = None,
         gradients: Sequence[str] = (),
+        pools: Sequence[tuple[int, Sequence[int]]] | None = None,
         timeout: float | None = None,
     ) -> mpb.RunModelResponse:
         """Forward pass with capture and interventions, and optionally a metric per sequence
         (``metric_values``) with its gradients at chosen sites (``gradients``; ``hook_embed``
-        is the input embeddings). Builders: ``interpretability.experiments``."""
+        is the input embeddings). ``pools``: (sequence, positions) pairs; each captured site
+        then comes back as ``[pool, ...]``, the mean over each pool's positions, computed at the
+        model host. Builders: ``interpretability.experiments``."""
         req = mpb.RunModelRequest(
             model=model,
             capture=list(capture),
@@ -258,6 +261,8 @@ class Client:
         )
         if metric is not None:
             req.metric.CopyFrom(metric)
+        if pools is not None:
+            req.capture_pooling.CopyFrom(mpb.CapturePooling(pools=[mpb.PositionPool(sequence=s, positions=list(p)) for s, p in pools]))
         if tokens is not None:
             req.tokens.CopyFrom(mpb.TokenBatch(sequences=[mpb.TokenIds(ids=list(s)) for s in tokens]))
         else:

@@ -23,6 +23,7 @@ from interp_services.core.interventions import Intervention
 from interp_services.core.lens import LensSpec
 from interp_services.core.metrics import Metric
 from interp_services.core.models import BUILTIN_MODELS, LoadedModel, ModelCache, ModelInfo
+from interp_services.core.pooling import check_pools, pool_positions
 from interp_services.core.reasons import Reason
 from interp_services.core.run import check_token_ids, prepare_job, resolve_reference_means, tokenize
 from interp_services.core.tokens import char_offsets, display_tokens
@@ -265,7 +266,10 @@ class ModelHostServicer:
             gradients=list(request.gradients),
             logit_lens=_lens_spec(request),
         )
+        pools = self._pools(request, m, job)
         out = self.batcher.run(m, job)
+        if pools is not None:
+            out.captures = {name: pool_positions(t, pools) for name, t in out.captures.items()}
         tensors = [*out.captures.values(), *out.gradients.values()] + ([out.logits] if out.logits is not None else [])
         if out.lens is not None:
             tensors += [*out.lens.top_ids.values(), *out.lens.top_probs.values(), *out.lens.target_probs.values()]
@@ -291,9 +295,8 @@ class ModelHostServicer:
         for name in request.capture:
             site = m.info.site(name)
             assert site is not None
-            resp.activations.append(
-                pb.CapturedActivation(hook_site=name, tensor=deliverer.encode(out.captures[name], site.dim_names, inline))
-            )
+            dims = site.dim_names if pools is None else ("pool", *site.dim_names[2:])
+            resp.activations.append(pb.CapturedActivation(hook_site=name, tensor=deliverer.encode(out.captures[name], dims, inline)))
         for name in request.gradients:
             site = m.info.site(name)
             assert site is not None
@@ -309,6 +312,21 @@ class ModelHostServicer:
         if out.lens is not None:
             self._encode_lens(resp, out.lens, m, deliverer, inline)
         return resp
+
+    def _pools(self, request: pb.RunModelRequest, m: LoadedModel, job) -> list[tuple[int, list[int]]] | None:
+        """The request's capture pools, checked against the batch and the captured sites."""
+        if not request.HasField("capture_pooling"):
+            return None
+        pools = [(p.sequence, list(p.positions)) for p in request.capture_pooling.pools]
+        if not pools:
+            raise invalid(Reason.INPUT_EMPTY, "capture_pooling.pools", "give at least one pool (or leave capture_pooling unset)")
+        for i, name in enumerate(request.capture):
+            site = m.info.site(name)
+            if site is not None and tuple(site.dim_names[:2]) != ("batch", "pos"):
+                raise invalid(Reason.HOOK_SITE_NOT_SUPPORTED_HERE, f"capture[{i}]",
+                              f"{name} is {list(site.dim_names)}: only sites with batch and pos axes can be pooled")
+        check_pools(pools, job.lengths, "capture_pooling.pools", max_positions=self.limits.max_batch * m.info.max_tokens)
+        return pools
 
     @staticmethod
     def _encode_lens(resp: pb.RunModelResponse, lens, m: LoadedModel, deliverer: Deliverer, inline: bool) -> None:

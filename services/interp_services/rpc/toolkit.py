@@ -365,14 +365,17 @@ class DatasetRunner:
         skipped.sort(key=lambda s: s.index)
         return usable, skipped, count
 
-    def batches(self, items: Sequence[TextLength], bytes_per_token: int) -> list[list[TextLength]]:
-        """Batches of texts of similar length whose padded captures fit ``batch_bytes``."""
+    def batches(self, items: Sequence[TextLength], bytes_per_token: int, budget: int | None = None) -> list[list[TextLength]]:
+        """Batches of texts of similar length whose padded captures fit ``budget`` bytes (default
+        ``batch_bytes``, what one answer may carry inline; a caller whose captures are pooled at
+        the model host budgets the model host's working memory instead)."""
+        budget = budget or self.batch_bytes
         ordered = sorted(items, key=lambda t: t.length)
         out: list[list[TextLength]] = []
         cur: list[TextLength] = []
         for t in ordered:
             # Sorted by length: the text joining the batch is its longest, its padded length.
-            if cur and ((len(cur) + 1) * t.length * bytes_per_token > self.batch_bytes or len(cur) >= self.limits.max_batch):
+            if cur and ((len(cur) + 1) * t.length * bytes_per_token > budget or len(cur) >= self.limits.max_batch):
                 out.append(cur)
                 cur = []
             cur.append(t)

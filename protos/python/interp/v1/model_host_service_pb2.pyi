@@ -305,7 +305,7 @@ class TokenBatch(_message.Message):
     def __init__(self, sequences: _Optional[_Iterable[_Union[TokenIds, _Mapping]]] = ...) -> None: ...
 
 class RunModelRequest(_message.Message):
-    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes", "metric", "gradients", "logit_lens")
+    __slots__ = ("model", "texts", "tokens", "capture", "interventions", "delivery", "top_k", "return_logits", "max_inline_bytes", "metric", "gradients", "logit_lens", "capture_pooling")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +318,7 @@ class RunModelRequest(_message.Message):
     METRIC_FIELD_NUMBER: _ClassVar[int]
     GRADIENTS_FIELD_NUMBER: _ClassVar[int]
     LOGIT_LENS_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_POOLING_FIELD_NUMBER: _ClassVar[int]
     model: str
     texts: _common_pb2.TextBatch
     tokens: TokenBatch
@@ -330,7 +331,22 @@ class RunModelRequest(_message.Message):
     metric: Metric
     gradients: _containers.RepeatedScalarFieldContainer[str]
     logit_lens: LogitLens
-    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., gradients: _Optional[_Iterable[str]] = ..., logit_lens: _Optional[_Union[LogitLens, _Mapping]] = ...) -> None: ...
+    capture_pooling: CapturePooling
+    def __init__(self, model: _Optional[str] = ..., texts: _Optional[_Union[_common_pb2.TextBatch, _Mapping]] = ..., tokens: _Optional[_Union[TokenBatch, _Mapping]] = ..., capture: _Optional[_Iterable[str]] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., delivery: _Optional[_Union[_tensor_pb2.ResultDelivery, str]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., max_inline_bytes: _Optional[int] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., gradients: _Optional[_Iterable[str]] = ..., logit_lens: _Optional[_Union[LogitLens, _Mapping]] = ..., capture_pooling: _Optional[_Union[CapturePooling, _Mapping]] = ...) -> None: ...
+
+class CapturePooling(_message.Message):
+    __slots__ = ("pools",)
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    pools: _containers.RepeatedCompositeFieldContainer[PositionPool]
+    def __init__(self, pools: _Optional[_Iterable[_Union[PositionPool, _Mapping]]] = ...) -> None: ...
+
+class PositionPool(_message.Message):
+    __slots__ = ("sequence", "positions")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sequence: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class LogitLens(_message.Message):
     __slots__ = ("hook_sites", "top_k", "target_token_ids")

@@ -28,7 +28,7 @@ module         contents
 ``directions`` ``label_directions`` (difference of means), ``cosine_matrix``,
                ``counterfactual_effect`` / ``CounterfactualEffect``
 ``features``   from token vectors to probe inputs: ``word_spans``, ``word_tokens`` (a word's
-               sub-word tokens from character offsets), ``pool``
+               sub-word tokens from character offsets), ``positions_to_pool``
 ============== ===============================================================================
 
 Example:
@@ -50,7 +50,7 @@ from interp_services.core.probing.directions import (
     counterfactual_effect,
     label_directions,
 )
-from interp_services.core.probing.features import POOLINGS, pool, word_spans, word_tokens
+from interp_services.core.probing.features import POOLINGS, positions_to_pool, word_spans, word_tokens
 from interp_services.core.probing.mdl import DEFAULT_BLOCKS, MdlResult, online_codelength
 from interp_services.core.probing.probe import (
     CLASSIFIERS,
@@ -99,7 +99,7 @@ __all__ = [
     "majority_baseline",
     "online_codelength",
     "paired_cosine",
-    "pool",
+    "positions_to_pool",
     "rsa",
     "tree_depths",
     "tree_distances",

@@ -1,5 +1,6 @@
-"""From captured token vectors to the vectors a probe reads: words located in their text, a word's
-sub-word tokens found from the tokenizer's character offsets, and pooling.
+"""From tokens to the vectors a probe reads: words located in their text, a word's sub-word tokens
+found from the tokenizer's character offsets, and the positions a pooled vector averages (the
+model host pools them, ``RunModelRequest.capture_pooling``).
 
 A word-level label (a part of speech, a head in a tree) belongs to a word, while the model sees
 sub-word tokens. Each word is located in the text (in order), and its tokens are the ones whose
@@ -17,12 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from interp_services.core.errors import invalid
 from interp_services.core.reasons import Reason
 
-__all__ = ["POOLINGS", "pool", "word_spans", "word_tokens"]
+__all__ = ["POOLINGS", "positions_to_pool", "word_spans", "word_tokens"]
 
 POOLINGS = ("mean", "last", "first")
 
@@ -59,19 +58,16 @@ def word_tokens(spans: Sequence[tuple[int, int]], starts: Sequence[int], ends: S
     return out
 
 
-def pool(vectors: torch.Tensor, positions: Sequence[int], how: str) -> torch.Tensor:
-    """Pool ``vectors[..., positions, :]`` over the positions.
+def positions_to_pool(positions: Sequence[int], how: str) -> list[int]:
+    """The positions whose mean is the pooled vector: all of ``positions`` for ``"mean"``, the
+    last or the first of them for ``"last"`` / ``"first"``.
 
-    Args:
-        vectors: ``[..., pos, d]`` token vectors.
-        positions: non-empty position indices.
-        how: ``"mean"``, ``"last"`` or ``"first"`` (of ``positions`` as given, in order).
-
-    Returns:
-        ``[..., d]``.
+    Example:
+        >>> positions_to_pool([3, 4, 5], "last"), positions_to_pool([3, 4, 5], "mean")
+        ([5], [3, 4, 5])
     """
     if how == "last":
-        return vectors[..., positions[-1], :]
+        return [positions[-1]]
     if how == "first":
-        return vectors[..., positions[0], :]
-    return vectors[..., list(positions), :].mean(dim=-2)
+        return [positions[0]]
+    return list(positions)
