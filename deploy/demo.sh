@@ -78,5 +78,13 @@ echo
   --input-dataset examples/activations/analysis_samples.jsonl \
   --layers "0,10,20,29" --output "$OUT/activation_analysis/"
 echo
+# What SmolLM2's layers know about part of speech and sentiment, and whether the probe or the
+# representation knows it (control tasks), on the shipped template suite (MDL skipped for speed).
+"${CLI[@]}" probe-linguistic --endpoint "127.0.0.1:$PORT" \
+  --model-name smollm2-135m \
+  --probe-tasks "pos_tagging,sentiment" \
+  --probe-dataset examples/probing/linguistic_probing_suite.json \
+  --layers "0,5,10,15,20,25,29" --skip-mdl --output "$OUT/linguistic_probes/"
+echo
 echo "Open $OUT/attention_analysis.html, $OUT/attention_comparison/comparison.html, $OUT/prediction_explanation.html,"
-echo "$OUT/logit_lens.html and $OUT/activation_analysis/report.html in a browser."
+echo "$OUT/logit_lens.html, $OUT/activation_analysis/report.html and $OUT/linguistic_probes/report.html in a browser."
