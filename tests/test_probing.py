@@ -192,6 +192,8 @@ def test_cka_between_sources_equals_a_direct_computation(client, smollm):
     texts = [t for t, _ in SENTENCES]
     other = [t.replace("The ", "One ").replace("A ", "Some ") for t in texts]
     r = client.compare_representations([("a", texts), ("b", other)], model=MODEL, layers=[2, 9])
+    standardized = {m.name: list(m.values) for m in
+                    client.compare_representations([("a", texts), ("b", other)], model=MODEL, layers=[2, 9], standardize=True).pairs[0].metrics}
     pair = r.pairs[0]
     assert not pair.grid and list(pair.layers_a) == [2, 9]
     got = {m.name: list(m.values) for m in pair.metrics}
@@ -200,10 +202,29 @@ def test_cka_between_sources_equals_a_direct_computation(client, smollm):
     for li in range(2):
         x = np.stack([h[li][1:].mean(0).numpy() for h in ha])
         y = np.stack([h[li][1:].mean(0).numpy() for h in hb])
-        x, y = x - x.mean(0), y - y.mean(0)
-        k, l_ = x @ x.T, y @ y.T
-        want = np.sum(k * l_) / np.sqrt(np.sum(k * k) * np.sum(l_ * l_))  # tr(KL) / (||K|| ||L||), centred
-        assert got["cka"][li] == pytest.approx(want, abs=1e-4)
+        assert got["cka"][li] == pytest.approx(_cka(x, y), abs=1e-4)
+        zs = [(v - v.mean(0)) / (v.std(0) + 1e-6) for v in (x, y)]
+        assert standardized["cka"][li] == pytest.approx(_cka(*zs), abs=1e-4)
+
+
+def _cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA written out: tr(KL) / (||K|| ||L||) on centred features."""
+    x, y = x - x.mean(0), y - y.mean(0)
+    k, l_ = x @ x.T, y @ y.T
+    return float(np.sum(k * l_) / np.sqrt(np.sum(k * k) * np.sum(l_ * l_)))
+
+
+def test_a_dimension_that_dominates_the_variance_is_called_out(client):
+    """One of these sentences ("Answer every phone.") has a token with massive activations at
+    SmolLM2's layer 15 (a mean of ~7,600 in one dimension against ~100 elsewhere), so that one
+    dimension holds 98% of the variance of the 80 sentence means (measured with Hugging Face
+    directly; 2% without that sentence)."""
+    texts = (ROOT / "examples" / "probing" / "sentences_for_comparison.txt").read_text().splitlines()[:80]
+    other = [t.replace("The ", "One ") for t in texts]
+    plain = client.compare_representations([("a", texts), ("b", other)], model=MODEL, layers=[15], metrics=["cka"])
+    assert any("one dimension" in f.lower() and "a layers [15]" in f for f in plain.findings), plain.findings
+    z = client.compare_representations([("a", texts), ("b", other)], model=MODEL, layers=[15], metrics=["cka"], standardize=True)
+    assert any(f.startswith("Standardised") for f in z.findings)
 
 
 def test_a_source_compared_with_itself_is_identical_at_every_layer(client):

@@ -468,14 +468,15 @@ class Client:
 
     def compare_representations(self, sources: Sequence[ppb.RepresentationSource | tuple[str, Sequence[str]] | tuple[str, Sequence[str], str]],
                                 *, model: str = "", layers: Sequence[int] = (), metrics: Sequence[str] = (), pairing: str = "auto",
-                                pooling: str = "mean", include_first_token: bool = False,
+                                pooling: str = "mean", include_first_token: bool = False, standardize: bool = False,
                                 on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
                                 timeout: float | None = None) -> ppb.RepresentationSimilarity:
         """Cosine, linear CKA (plain and debiased) and RSA between aligned texts of two or more
         sources, each ``(label, texts)`` or ``(label, texts, model)`` or a RepresentationSource;
         ``metrics`` from ``"cosine"``, ``"cka"``, ``"rsa"`` (default all); ``pairing``
         ``"matched"`` (layer i with layer i), ``"all"`` (every pair of layers) or ``"auto"``
-        (matched for one model, all across models)."""
+        (matched for one model, all across models); ``standardize`` z-scores every dimension of
+        each source first (a few outlier dimensions otherwise dominate CKA and cosine)."""
         srcs = []
         for s in sources:
             if not isinstance(s, ppb.RepresentationSource):
@@ -483,6 +484,7 @@ class Client:
             srcs.append(s)
         req = ppb.CompareRepresentationsRequest(
             model=model, sources=srcs, layers=list(layers), include_first_token=include_first_token, pooling=_pooling(pooling),
+            standardize=standardize,
             metrics=[_enum_value(ppb.SimilarityMetric, "SIMILARITY_METRIC_", m) for m in metrics],
             pairing=ppb.LAYER_PAIRING_UNSPECIFIED if pairing == "auto" else _enum_value(ppb.LayerPairing, "LAYER_PAIRING_", pairing),
         )

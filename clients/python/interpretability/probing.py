@@ -55,6 +55,7 @@ class CrossLingualAnalyzer(_Analyzer):
         *,
         layers: Sequence[int] = (),
         pooling: str = "mean",
+        standardize: bool = False,
         on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
         timeout: float | None = None,
     ) -> ppb.RepresentationSimilarity:
@@ -69,6 +70,7 @@ class CrossLingualAnalyzer(_Analyzer):
                 language -> sentences, aligned by index.
             similarity_metrics: from ``"cosine"``, ``"cka"`` (plain and debiased) and ``"rsa"``.
             layers: layers to compare (default: all), each language's layer i with layer i.
+            standardize: z-score every dimension of each language's vectors first.
 
         Returns:
             A ``RepresentationSimilarity``: one entry per language pair with a value per layer
@@ -87,7 +89,7 @@ class CrossLingualAnalyzer(_Analyzer):
             table = load_parallel_sentences(test_sentences, languages)
         return self.client.compare_representations(
             [(lang, texts) for lang, texts in table.items()], model=model, layers=layers, metrics=similarity_metrics,
-            pairing="matched", pooling=pooling, on_progress=on_progress, timeout=timeout,
+            pairing="matched", pooling=pooling, standardize=standardize, on_progress=on_progress, timeout=timeout,
         )
 
 
@@ -104,6 +106,7 @@ class RepresentationComparer(_Analyzer):
         layers: Sequence[int] = (),
         pairing: str = "all",
         pooling: str = "mean",
+        standardize: bool = False,
         on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
         timeout: float | None = None,
     ) -> ppb.RepresentationSimilarity:
@@ -113,5 +116,6 @@ class RepresentationComparer(_Analyzer):
         return self.client.compare_representations(
             [(model_a, texts, model_a), (model_b, texts, model_b)] if model_a != model_b else
             [(f"{model_a} (a)", texts, model_a), (f"{model_b} (b)", texts, model_b)],
-            layers=layers, metrics=similarity_metrics, pairing=pairing, pooling=pooling, on_progress=on_progress, timeout=timeout,
+            layers=layers, metrics=similarity_metrics, pairing=pairing, pooling=pooling, standardize=standardize, on_progress=on_progress,
+            timeout=timeout,
         )

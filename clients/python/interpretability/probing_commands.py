@@ -175,7 +175,8 @@ def cmd_compare_representations(args: argparse.Namespace) -> int:
             cli._load_with_progress(client, m)
         with ProgressBar("comparing") as bar:
             result = client.compare_representations(sources, layers=cli.parse_indices(args.layers, "layers"), metrics=metrics,
-                                                    pairing=args.pairing, pooling=args.pooling, on_progress=bar)
+                                                    pairing=args.pairing, pooling=args.pooling, standardize=args.standardize,
+                                                    on_progress=bar)
     data = message_to_dict(result)
     for line in data["findings"]:
         print(line)
@@ -240,6 +241,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--pairing", choices=("auto", "matched", "all"), default="auto",
                    help="matched: layer i with layer i; all: every pair (a grid); auto: matched within a model, all across models")
     p.add_argument("--pooling", choices=("mean", "last", "first"), default="mean")
+    p.add_argument("--standardize", action="store_true",
+                   help="z-score every dimension first (a few outlier dimensions otherwise dominate CKA and cosine)")
     p.add_argument("--layers", default="all", help='"all", "6,8,10" or "0-3" (of each model)')
     p.add_argument("--output", default="representation_similarity.html", help=".html (plus a .json beside it), .json or a directory")
     p.set_defaults(func=cmd_compare_representations)

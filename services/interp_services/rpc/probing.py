@@ -417,6 +417,9 @@ class ProbingServicer:
             if len(rows) < 4:
                 raise invalid(Reason.PROBE_TOO_FEW_EXAMPLES, "sources", f"only {len(rows)} aligned rows are usable by every model")
             reps = [np.stack([per_model[m][1].sentence[ids[k][r]] for r in rows], axis=1) for k, m in enumerate(models)]  # [layer, n, d]
+            dominated = _dominant_dimensions(labels, [layers[m] for m in models], reps)
+            if request.standardize:
+                reps = [(x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-6) for x in reps]
             result = pb.RepresentationSimilarity(texts=len(rows))
             for a, b in combinations(range(len(sources)), 2):
                 if stopped():
@@ -428,6 +431,12 @@ class ProbingServicer:
                                                 reps[a], reps[b], metrics, grid))
             skipped = n - len(rows)
             result.findings.extend(_similarity_findings(result, metrics, skipped))
+            if dominated:
+                result.findings.append(
+                    ("Standardised (`standardize`): every dimension counts alike. Before that, one" if request.standardize else "One")
+                    + f" dimension carried over half the variance in {'; '.join(dominated)}"
+                    + ("." if request.standardize else ": linear CKA and cosine there compare mostly that dimension; "
+                       "RSA (correlation distance) less so. Set `standardize` to weigh every dimension alike."))
             result.seconds = time.monotonic() - started
             return result
 
@@ -646,6 +655,19 @@ def _similarity(label_a: str, label_b: str, model_a: str, model_b: str, layers_a
         if "rsa" in metrics:
             put("rsa", core.rsa(x, y))
     out.metrics.extend(pb.MetricValues(name=k, values=v) for k, v in values.items())
+    return out
+
+
+def _dominant_dimensions(labels: Sequence[str], layers: Sequence[Sequence[int]], reps: Sequence[np.ndarray]) -> list[str]:
+    """"<source> layers [...] (up to N% in one dimension)" where one dimension holds over half of
+    a layer's variance across the texts."""
+    out = []
+    for label, ls, x in zip(labels, layers, reps, strict=True):
+        var = x.astype(np.float64).var(axis=1)  # [layer, d]
+        share = var.max(axis=1) / np.maximum(var.sum(axis=1), 1e-30)
+        hit = [ls[i] for i in np.flatnonzero(share > 0.5)]
+        if hit:
+            out.append(f"{label} layers {hit} (up to {share.max():.0%} in one dimension)")
     return out
 
 

@@ -299,7 +299,7 @@ class RepresentationSource(_message.Message):
     def __init__(self, label: _Optional[str] = ..., model: _Optional[str] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompareRepresentationsRequest(_message.Message):
-    __slots__ = ("model", "sources", "layers", "metrics", "pairing", "pooling", "include_first_token")
+    __slots__ = ("model", "sources", "layers", "metrics", "pairing", "pooling", "include_first_token", "standardize")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +307,7 @@ class CompareRepresentationsRequest(_message.Message):
     PAIRING_FIELD_NUMBER: _ClassVar[int]
     POOLING_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STANDARDIZE_FIELD_NUMBER: _ClassVar[int]
     model: str
     sources: _containers.RepeatedCompositeFieldContainer[RepresentationSource]
     layers: _containers.RepeatedScalarFieldContainer[int]
@@ -314,7 +315,8 @@ class CompareRepresentationsRequest(_message.Message):
     pairing: LayerPairing
     pooling: Pooling
     include_first_token: bool
-    def __init__(self, model: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[RepresentationSource, _Mapping]]] = ..., layers: _Optional[_Iterable[int]] = ..., metrics: _Optional[_Iterable[_Union[SimilarityMetric, str]]] = ..., pairing: _Optional[_Union[LayerPairing, str]] = ..., pooling: _Optional[_Union[Pooling, str]] = ..., include_first_token: _Optional[bool] = ...) -> None: ...
+    standardize: bool
+    def __init__(self, model: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[RepresentationSource, _Mapping]]] = ..., layers: _Optional[_Iterable[int]] = ..., metrics: _Optional[_Iterable[_Union[SimilarityMetric, str]]] = ..., pairing: _Optional[_Union[LayerPairing, str]] = ..., pooling: _Optional[_Union[Pooling, str]] = ..., include_first_token: _Optional[bool] = ..., standardize: _Optional[bool] = ...) -> None: ...
 
 class MetricValues(_message.Message):
     __slots__ = ("name", "values")
