@@ -32,10 +32,12 @@ from interpretability.experiments import (
     token_score,
     zero_ablation,
 )
+from interpretability.probing import CrossLingualAnalyzer, RepresentationComparer
 
 __all__ = [
     "Cancelled",
     "Client",
+    "CrossLingualAnalyzer",
     "DeadlineExceeded",
     "FailedPrecondition",
     "Internal",
@@ -43,6 +45,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
+    "RepresentationComparer",
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
