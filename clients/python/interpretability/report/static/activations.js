@@ -55,10 +55,7 @@ function build(D) {
   sites.forEach((s, i) => toc.append(el('a', {href: '#site-' + i, text: siteLabel(s.site)})));
   toc.append(el('a', {href: '#neurons-section', text: 'Neuron examples'}), el('a', {href: '#skipped-section', text: 'Skipped inputs'}));
 
-  const fl = byId('findings');
-  const findings = asArray(R.findings);
-  if (!findings.length) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: text(f)}));
+  fillFindings(byId('findings'), R.findings);
 
   const box = byId('sites');
   if (!sites.length) box.append(el('section', {}, el('p', {class: 'notice', text: 'This analysis holds no site statistics.'})));

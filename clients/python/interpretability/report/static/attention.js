@@ -54,10 +54,7 @@ function build(D) {
                                  : 'This analysis has no decoded token text, so the raw tokens are shown.';
 
   // ---------- findings ----------
-  const fl = byId('findings');
-  const findings = asArray(D.findings);
-  if (findings.length === 0) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: f}));
+  fillFindings(byId('findings'), D.findings);
 
   // ---------- role legend ----------
   const rolesPresent = new Set(Object.keys(ROLE_COLORS));

@@ -184,9 +184,7 @@ function buildSample(s, index) {
   // ---- findings ----
   sec.append(el('h3', {class: 'sub', text: 'Findings'}));
   const ul = el('ul', {class: 'findings'});
-  const findings = asArray(s.findings);
-  if (!findings.length) ul.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) ul.append(el('li', {text: f === null || f === undefined ? '' : String(f)}));
+  fillFindings(ul, s.findings);
   sec.append(ul);
   return sec;
 }

@@ -38,6 +38,12 @@ function fmt(v, d) {
   return String(v);
 }
 function asArray(v) { return Array.isArray(v) ? v : []; }
+// One list item per finding (as text, never markup), or a muted "No findings." when there are none.
+function fillFindings(list, findings) {
+  const items = asArray(findings);
+  if (!items.length) list.append(el('li', {class: 'muted', text: 'No findings.'}));
+  for (const f of items) list.append(el('li', {text: f === null || f === undefined ? '' : String(f)}));
+}
 
 // ---- roles ----
 const ROLE_COLORS = {

@@ -27,10 +27,7 @@ function build(D) {
   addMeta('Inputs', String(nInputs), 'meta-inputs');
   addMeta('Heads compared', String(heads.length), 'meta-heads');
 
-  const fl = byId('findings');
-  const findings = asArray(C.findings);
-  if (findings.length === 0) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: f}));
+  fillFindings(byId('findings'), C.findings);
 
   // ---------- inputs ----------
   const inputRows = [];

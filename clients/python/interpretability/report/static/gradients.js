@@ -41,10 +41,7 @@ function build(D) {
   toc.append(el('a', {href: '#findings-section', text: 'Findings'}), el('a', {href: '#flow-section', text: 'Gradient flow'}));
   texts.forEach((t, i) => toc.append(el('a', {href: '#text-' + (i + 1), text: 'Text ' + (i + 1), title: text(t.text)})));
 
-  const fl = byId('findings');
-  const findings = asArray(R.findings);
-  if (!findings.length) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: text(f)}));
+  fillFindings(byId('findings'), R.findings);
 
   buildFlow(flow);
   const box = byId('texts');

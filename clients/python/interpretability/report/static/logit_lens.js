@@ -29,10 +29,7 @@ function build(D) {
     if (i < tokens.length - 1) box.append(' ');
   });
 
-  const fl = byId('findings');
-  const findings = asArray(R.findings);
-  if (!findings.length) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: text(f)}));
+  fillFindings(byId('findings'), R.findings);
 
   if (!layers.length) {
     byId('lens-map').append(el('p', {class: 'notice', text: 'This lens holds no layers.'}));

@@ -70,10 +70,7 @@ function build(D) {
   tasks.forEach((t, i) => toc.append(el('a', {href: '#task-' + i, text: text(t.name) || 'task ' + (i + 1)})));
   if (bias) toc.append(el('a', {href: '#bias-section', text: 'Bias'}));
 
-  const fl = byId('findings');
-  const findings = asArray(R.findings);
-  if (!findings.length) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: text(f)}));
+  fillFindings(byId('findings'), R.findings);
 
   buildOverview(tasks);
   const box = byId('tasks');

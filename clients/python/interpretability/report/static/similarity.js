@@ -67,10 +67,7 @@ function build(D) {
   if (pairs.length > 1) toc.append(el('a', {href: '#summary-section', text: 'Summary'}));
   pairs.forEach((p, i) => toc.append(el('a', {href: '#pair-' + i, text: pairName(p)})));
 
-  const fl = byId('findings');
-  const findings = asArray(R.findings);
-  if (!findings.length) fl.append(el('li', {class: 'muted', text: 'No findings.'}));
-  for (const f of findings) fl.append(el('li', {text: text(f)}));
+  fillFindings(byId('findings'), R.findings);
 
   buildSummary(pairs);
   const box = byId('pairs');
