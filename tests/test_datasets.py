@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 
 from interpretability.datasets import Dataset, DatasetError, DatasetProblem, load_texts, split_concept
+from tests.support.files import write
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "activations"
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 # -- problems and errors -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from interp.v1 import probing_service_pb2 as ppb
 from interpretability.datasets import DatasetError, load_texts
 from interpretability.probing_data import LEVELS, ProbeDataset, level_name, load_parallel_sentences, load_probe_dataset
+from tests.support.files import write
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "probing"
@@ -24,14 +25,6 @@ SUITE = EXAMPLES / "linguistic_probing_suite.json"
 CONCEPTS = EXAMPLES / "concepts.json"
 MULTILINGUAL = EXAMPLES / "multilingual_test_set.json"
 COMPARISON = EXAMPLES / "sentences_for_comparison.txt"
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def suite_lines(tasks: list[dict], bias: dict | None = None) -> str:
