@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,15 +30,9 @@ import time
 from pathlib import Path
 
 import torch
+from bench_support import MODEL_CACHE, free_port, padded, plain_causal_lm
 
-MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "activations"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def dataset(n: int) -> list[str]:
@@ -60,25 +53,13 @@ def bench_throughput(n_texts: int, runs: int, layers: list[int], sites: list[str
     torch.set_num_threads(2)
     texts = dataset(n_texts)
     loaded = ModelCache(LoaderSettings(cache_dir=MODEL_CACHE)).get("smollm2-135m")
-    from transformers import AutoModelForCausalLM
-
-    path = ModelCache(LoaderSettings(cache_dir=MODEL_CACHE)).resolver.resolve("smollm2-135m", lambda *a: None)[0]
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()  # the ordinary way (sdpa)
+    model = plain_causal_lm()
     tok = loaded.tokenizer
     info = loaded.info
     layers = layers or list(range(info.num_layers))
     encoded = sorted((tok(t)["input_ids"] for t in texts), key=len)
     batches = [encoded[i : i + 16] for i in range(0, len(encoded), 16)]
     n_tokens = sum(len(e) for e in encoded)
-
-    def padded(batch):
-        n = max(len(b) for b in batch)
-        ids = torch.full((len(batch), n), tok.pad_token_id or 0)
-        mask = torch.zeros((len(batch), n), dtype=torch.long)
-        for i, b in enumerate(batch):
-            ids[i, : len(b)] = torch.tensor(b)
-            mask[i, : len(b)] = 1
-        return ids, mask
 
     def bare(with_stats: bool) -> float:
         stats = DatasetStatistics({k: layers for k in sites}, {k: site_width(info, k) for k in sites}) if with_stats else None
@@ -97,7 +78,7 @@ def bench_throughput(n_texts: int, runs: int, layers: list[int], sites: list[str
         try:
             with torch.inference_mode():
                 for b, batch in enumerate(batches):
-                    ids, mask = padded(batch)
+                    ids, mask = padded(batch, tok.pad_token_id)
                     model.model(input_ids=ids, attention_mask=mask)
                     if stats is not None:
                         stats.update(acts, mask.bool(), list(range(b * 16, b * 16 + len(batch))))

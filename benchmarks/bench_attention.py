@@ -8,20 +8,19 @@ Prints medians and the ratio fleet/bare (goal <= 1.3x).
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from bench_support import MODEL_CACHE, free_port
 
 from interp.v1 import tensor_pb2 as tpb
 from interp_services.core.models import LoaderSettings, ModelCache
 from interp_services.serve.process import FleetProcess, write_config
 from interpretability import Client
 
-MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
 TEXT = (
     "Interpretability research asks how a language model turns a prompt into a prediction. "
     "Attention heads move information between positions, and some of them copy earlier tokens "
@@ -29,12 +28,6 @@ TEXT = (
     "Researchers ablate, patch and steer these components to test hypotheses about circuits, "
     "and they compare heads across inputs to see which behaviours are stable."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,19 +26,13 @@ import time
 from pathlib import Path
 
 import torch
+from bench_support import MODEL_CACHE, free_port, plain_causal_lm
 
-MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
 PROMPT = (
     "After a long week of meetings in Brussels, the delegates took the train south to see the "
     "capital of France, which is"
 )
 ANSWER = " Paris"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fleet(tmp: str):
@@ -51,16 +44,14 @@ def _fleet(tmp: str):
 
 def bench_ig(runs: int) -> None:
     from captum.attr import LayerIntegratedGradients
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from interp_services.core.models import LoaderSettings, ModelCache
     from interpretability import Client
     from interpretability import attribution as at
 
     torch.set_num_threads(2)
-    path = ModelCache(LoaderSettings(cache_dir=MODEL_CACHE)).resolver.resolve("smollm2-135m", lambda *a: None)[0]
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()  # the ordinary way (sdpa)
+    model = plain_causal_lm()
+    tok = AutoTokenizer.from_pretrained(model.name_or_path)
     model.requires_grad_(False)
     ids = torch.tensor([tok(PROMPT)["input_ids"]])
     target = tok(ANSWER, add_special_tokens=False)["input_ids"][0]

@@ -10,22 +10,15 @@ fleet (launcher, Ray GCS/raylet, workers, replicas) after that first analysis. G
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench_support import MODEL_CACHE, free_port
+
 from interp_services.serve.process import FleetProcess, write_config
 from interpretability import Client
-
-MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

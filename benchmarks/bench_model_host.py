@@ -17,7 +17,6 @@ Run: .venv/bin/python benchmarks/bench_model_host.py [--only throughput|gradient
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_support import MODEL_CACHE, free_port
 
 from interp.v1 import tensor_pb2 as tpb
 from interp_services.core.models import LoaderSettings, ModelCache
@@ -33,16 +33,9 @@ from interp_services.serve.process import FleetProcess, write_config
 from interpretability import Client, logit_difference, patch
 
 MODEL = "smollm2-135m"
-MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
 SMALL = ["The quick brown fox jumps", "Paris is the capital of", "One, two, three,", "The cat sat on the"]
 CLEAN = "When Mary and John went to the store, John gave a drink to"
 CORRUPT = "When Mary and John went to the store, Mary gave a drink to"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fleet(tmp: Path, name: str, *, batching: bool = True, torch_threads: int = 0) -> FleetProcess:

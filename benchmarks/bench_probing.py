@@ -20,22 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from bench_support import MODEL_CACHE, free_port, padded, plain_causal_lm
 
-MODEL_CACHE = Path.home() / ".cache" / "interp-suite" / "models"
 SUITE = Path(__file__).resolve().parents[1] / "examples" / "probing" / "linguistic_probing_suite.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def examples(n: int):
@@ -54,7 +47,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
 
-    from transformers import AutoModelForCausalLM
 
     from interp.v1 import probing_service_pb2 as pb
     from interp_services.core.models import LoaderSettings, ModelCache
@@ -66,8 +58,7 @@ def main() -> None:
     texts = [e.text for e in task.examples]
     cache = ModelCache(LoaderSettings(cache_dir=MODEL_CACHE))
     tok = cache.get("smollm2-135m").tokenizer
-    path = cache.resolver.resolve("smollm2-135m", lambda *a: None)[0]
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = plain_causal_lm()
     encoded = sorted((tok(t)["input_ids"] for t in texts), key=len)
     batches = [encoded[i : i + 16] for i in range(0, len(encoded), 16)]
     n_tokens = sum(len(e) for e in encoded)
@@ -76,12 +67,7 @@ def main() -> None:
         t = time.perf_counter()
         with torch.inference_mode():
             for batch in batches:
-                n = max(len(b) for b in batch)
-                ids = torch.full((len(batch), n), tok.pad_token_id or 0)
-                mask = torch.zeros((len(batch), n), dtype=torch.long)
-                for i, b in enumerate(batch):
-                    ids[i, : len(b)] = torch.tensor(b)
-                    mask[i, : len(b)] = 1
+                ids, mask = padded(batch, tok.pad_token_id)
                 model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         return time.perf_counter() - t
 
