@@ -90,6 +90,17 @@ class _Texts:
     spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     _ids: dict[str, int] = field(default_factory=dict)
 
+    def id_of(self, text: str) -> int:
+        """The index of a text already added."""
+        return self._ids[text]
+
+    def check_size(self, n_layers: int, d_model: int) -> None:
+        """Refuse an analysis whose pooled vectors would not fit ``MAX_FEATURE_BYTES``."""
+        n_vectors = len(self.sentence) + sum(len(w) for w in self.words.values())
+        if n_vectors * n_layers * d_model * 4 > MAX_FEATURE_BYTES:
+            raise ResourceExhausted(Reason.ANALYSIS_TOO_LARGE, f"{n_vectors} sentence and word vectors x {n_layers} layers x "
+                                    f"{d_model} is over {MAX_FEATURE_BYTES // 10**6} MB; choose fewer layers or examples")
+
     def add(self, text: str, *, words: Sequence[str] | None = None, where: str = "") -> int:
         i = self._ids.get(text)
         if i is None:
@@ -171,10 +182,6 @@ class ProbingServicer:
             else:
                 alignment[t.index] = idx
         usable = [t for t in usable if t.index not in out.unusable]
-        n_vectors = len(texts.sentence) + sum(len(w) for w in texts.words.values())
-        if n_vectors * len(layers) * info.d_model * 4 > MAX_FEATURE_BYTES:
-            raise ResourceExhausted(Reason.ANALYSIS_TOO_LARGE, f"{n_vectors} sentence and word vectors x {len(layers)} layers x "
-                                    f"{info.d_model} is over {MAX_FEATURE_BYTES // 10**6} MB; choose fewer layers or examples")
         sites = [f"blocks.{layer}.hook_resid_post" for layer in layers]
         # The model host captures every token before pooling: budget its working memory.
         batches = self.data.batches(usable, 4 * info.d_model * len(layers), budget=CAPTURE_BUDGET_BYTES)
@@ -321,6 +328,7 @@ class ProbingServicer:
         info = self.models.get(request.model, tenant)
         layers = select_layers(request.layers, info, "layers")
         opts = self._options(request, info)
+        texts.check_size(len(layers), info.d_model)
         deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, "probing/")
         n_fits = len(tasks) * len(layers)
 
@@ -344,7 +352,7 @@ class ProbingServicer:
                     emit(pb.ProbeRepresentationsResponse(progress=progress(f"probing {task.name}: layer {layer}", 0.4 + 0.6 * done / n_fits,
                                                                            tokens=feats.tokens)))
 
-                out, fits = _probe_task(task, feats, texts, layers, opts, deliverer, stopped, fitted)
+                out, fits = _probe_task(task, feats, texts, layers, opts, deliverer, stopped, fitted, keep_for_bias=protected is not None)
                 result.tasks.append(out)
                 if fits is not None:
                     kept[task.name] = fits
@@ -395,28 +403,30 @@ class ProbingServicer:
                     raise invalid(Reason.PROBE_OPTION_INVALID, "pairing", f"MATCHED pairs layer i with layer i, but {a} has "
                                   f"{len(layers[a])} layers and {b} {len(layers[b])}; use ALL")
 
+        model_texts = {m: _Texts() for m in infos}  # each model runs the texts of its sources once
+        for src, m in zip(sources, models, strict=True):
+            for t in src.texts:
+                model_texts[m].add(t)
+        for m, texts in model_texts.items():
+            texts.check_size(len(layers[m]), infos[m].d_model)
+
         def work(emit, stop) -> pb.RepresentationSimilarity:
             started = time.monotonic()
             stopped = lambda: stop.is_set() or not context.is_active()  # noqa: E731
-            per_model: dict[str, tuple[_Texts, _Features]] = {}
-            for k, m in enumerate(infos):
-                texts = _Texts()
-                for s, model in zip(sources, models, strict=True):
-                    if model == m:
-                        for t in s.texts:
-                            texts.add(t)
+            feats: dict[str, _Features] = {}
+            for k, (m, texts) in enumerate(model_texts.items()):
 
                 def extracted(fraction: float, batches: int, tokens: int, k: int = k) -> None:
                     emit(pb.CompareRepresentationsResponse(progress=progress(f"extracting {m}", 0.9 * (k + fraction) / len(infos), tokens=tokens)))
 
-                per_model[m] = (texts, self._extract(m, infos[m], texts, layers[m], tenant, sentence_pooling=pooling, word_pooling="last",
-                                                     include_first=request.include_first_token, stopped=stopped, report=extracted))
+                feats[m] = self._extract(m, infos[m], texts, layers[m], tenant, sentence_pooling=pooling, word_pooling="last",
+                                         include_first=request.include_first_token, stopped=stopped, report=extracted)
             # A row unusable in any source (too long for one model) is left out of every source.
-            ids = [[per_model[m][0].add(t) for t in s.texts] for s, m in zip(sources, models, strict=True)]
-            rows = [r for r in range(n) if all(ids[k][r] in per_model[m][1].sentence for k, m in enumerate(models))]
+            ids = [[model_texts[m].id_of(t) for t in src.texts] for src, m in zip(sources, models, strict=True)]
+            rows = [r for r in range(n) if all(ids[k][r] in feats[m].sentence for k, m in enumerate(models))]
             if len(rows) < 4:
                 raise invalid(Reason.PROBE_TOO_FEW_EXAMPLES, "sources", f"only {len(rows)} aligned rows are usable by every model")
-            reps = [np.stack([per_model[m][1].sentence[ids[k][r]] for r in rows], axis=1) for k, m in enumerate(models)]  # [layer, n, d]
+            reps = [np.stack([feats[m].sentence[ids[k][r]] for r in rows], axis=1) for k, m in enumerate(models)]  # [layer, n, d]
             dominated = _dominant_dimensions(labels, [layers[m] for m in models], reps)
             if request.standardize:
                 reps = [(x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-6) for x in reps]
@@ -454,7 +464,7 @@ class _Fitted:
     directions: list[np.ndarray]
     features: list[np.ndarray]
     labels: list[str]
-    y: np.ndarray | None = None
+    y: np.ndarray
 
 
 def _layer_matrix(feats: dict[int, np.ndarray], ids: Sequence[int], layer: int) -> np.ndarray:
@@ -462,8 +472,9 @@ def _layer_matrix(feats: dict[int, np.ndarray], ids: Sequence[int], layer: int) 
 
 
 def _probe_task(task: _Task, feats: _Features, texts: _Texts, layers: Sequence[int], opts: dict[str, Any], deliverer: Deliverer,
-                stopped: Callable[[], bool], fitted: Callable[[int], None]) -> tuple[pb.TaskProbes, _Fitted | None]:
-    """One task's probes on every layer."""
+                stopped: Callable[[], bool], fitted: Callable[[int], None], *, keep_for_bias: bool) -> tuple[pb.TaskProbes, _Fitted | None]:
+    """One task's probes on every layer; with ``keep_for_bias``, a sentence task's probes and
+    features are returned for the bias analysis."""
     usable = [e for e in task.examples if e.text not in feats.unusable]
     out = pb.TaskProbes(name=task.name, level=_level_value(task.level), labels=task.labels, metric=_METRIC_OF_LEVEL[task.level],
                         examples=len(usable), skipped_count=len(task.examples) - len(usable))
@@ -497,7 +508,7 @@ def _probe_task(task: _Task, feats: _Features, texts: _Texts, layers: Sequence[i
     label, base = core.majority_baseline(y[item_split.train], y[item_split.test])
     out.baseline_score, out.baseline = base, f"always {task.labels[label]}"
     kw = {"classifier": opts["classifier"], "regularization": opts["grid"], "seed": seed, "mlp_hidden": opts["hidden"], "stop": stopped}
-    keep = _Fitted([], [], [], task.labels, y) if task.level == "sentence" else None
+    keep = _Fitted([], [], [], task.labels, y) if task.level == "sentence" and keep_for_bias else None
     directions = []
     for li, layer in enumerate(layers):
         x = layer_x(li)

@@ -50,7 +50,7 @@ from interp_services.core.probing.directions import (
     counterfactual_effect,
     label_directions,
 )
-from interp_services.core.probing.features import POOLINGS, positions_to_pool, word_spans, word_tokens
+from interp_services.core.probing.features import positions_to_pool, word_spans, word_tokens
 from interp_services.core.probing.mdl import DEFAULT_BLOCKS, MdlResult, online_codelength
 from interp_services.core.probing.probe import (
     CLASSIFIERS,
@@ -80,7 +80,6 @@ __all__ = [
     "CosineResult",
     "CounterfactualEffect",
     "MdlResult",
-    "POOLINGS",
     "ProbeFit",
     "Split",
     "StructuralFit",

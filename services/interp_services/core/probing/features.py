@@ -21,9 +21,7 @@ from collections.abc import Sequence
 from interp_services.core.errors import invalid
 from interp_services.core.reasons import Reason
 
-__all__ = ["POOLINGS", "positions_to_pool", "word_spans", "word_tokens"]
-
-POOLINGS = ("mean", "last", "first")
+__all__ = ["positions_to_pool", "word_spans", "word_tokens"]
 
 
 def word_spans(text: str, words: Sequence[str], field: str = "words") -> list[tuple[int, int]]:
