@@ -84,15 +84,47 @@ def mean_ablation(
 
 def patch(
     hook_site: str,
-    source: tpb.Tensor | np.ndarray,
+    source: tpb.Tensor | np.ndarray | None = None,
     *,
+    source_sequences: Sequence[int] = (),
+    keep: float = 0.0,
     positions: Sequence[int] = (),
     heads: Sequence[int] = (),
     sequences: Sequence[int] = (),
     key_positions: Sequence[int] = (),
 ) -> mpb.Intervention:
-    """Patch from another run's activation (a returned Tensor, inline or stored, or an array)."""
-    return _intervention(hook_site, positions, heads, sequences, key_positions, patch=mpb.ActivationPatch(source=_tensor(source)))
+    """Patch from another run's activation (a returned Tensor, inline or stored, or an array),
+    or from other sequences of the same request (``source_sequences``: one per changed
+    sequence, or one for all). ``keep`` keeps that fraction of the current activation
+    (``keep * current + (1 - keep) * source``)."""
+    p = mpb.ActivationPatch(keep=keep)
+    if source is not None:
+        p.source.CopyFrom(_tensor(source))
+    iv = _intervention(hook_site, positions, heads, sequences, key_positions, patch=p)
+    iv.source_sequences.extend(source_sequences)
+    return iv
+
+
+def edge_patch(
+    hook_site: str,
+    senders: Sequence[str | tuple[str, Sequence[int]]],
+    source_sequences: Sequence[int],
+    *,
+    mean_source: bool = False,
+    positions: Sequence[int] = (),
+    heads: Sequence[int] = (),
+    sequences: Sequence[int] = (),
+) -> mpb.Intervention:
+    """Patch only the edges from ``senders`` (sites writing to the residual stream, e.g.
+    ``("blocks.0.attn.hook_result", [3])``) into ``hook_site`` (``blocks.L.hook_q_input`` etc.,
+    ``blocks.L.hook_mlp_in``, the last ``hook_resid_post``): the site sees the senders' output in
+    ``source_sequences`` of this request instead of their current output."""
+    edge = mpb.EdgePatch(mean_source=mean_source, senders=[
+        mpb.EdgeSender(hook_site=s) if isinstance(s, str) else mpb.EdgeSender(hook_site=s[0], heads=list(s[1])) for s in senders
+    ])
+    iv = _intervention(hook_site, positions, heads, sequences, (), edge_patch=edge)
+    iv.source_sequences.extend(source_sequences)
+    return iv
 
 
 def steering(

@@ -193,6 +193,12 @@ def check_generation(
 
     for i, iv in enumerate(interventions):
         site = info.site(iv.hook_site)
+        if iv.kind == "edge" or iv.source_sequences:
+            raise invalid(
+                Reason.HOOK_SITE_NOT_SUPPORTED_HERE,
+                f"interventions[{i}].{'edge_patch' if iv.kind == 'edge' else 'source_sequences'}",
+                "generation has one sequence: there is no other sequence of the batch to take values from",
+            )
         if site is not None and "key_pos" in site.dim_names and iv.kind in ("mean", "steer"):
             # Their tensor would be shaped like one query row of a key axis that grows each step.
             raise invalid(

@@ -12,12 +12,16 @@ name                              dims                             where
 ================================  ===============================  =============================
 ``hook_embed``                    batch, pos, d_model              token-embedding output
 ``blocks.L.hook_resid_pre``       batch, pos, d_model              block input
+``blocks.L.hook_q_input``         batch, pos, head, d_model        each head's own copy of the
+                                                                   block input, before the norm
+``blocks.L.hook_k/v_input``       batch, pos, kv_head, d_model     the same per key/value head
 ``blocks.L.attn.hook_q``          batch, pos, head, d_head         query projection
 ``blocks.L.attn.hook_k/v``        batch, pos, kv_head, d_head      key/value projections
 ``blocks.L.attn.hook_pattern``    batch, head, query_pos, key_pos  softmax weights
 ``blocks.L.attn.hook_z``          batch, pos, head, d_head         per-head output, before W_O
 ``blocks.L.attn.hook_result``     batch, pos, head, d_model        each head's share of W_O z
 ``blocks.L.hook_attn_out``        batch, pos, d_model              attention output (after W_O)
+``blocks.L.hook_mlp_in``          batch, pos, d_model              MLP-side norm input
 ``blocks.L.mlp.hook_post``        batch, pos, d_mlp                MLP hidden after activation
 ``blocks.L.hook_mlp_out``         batch, pos, d_model              MLP output
 ``blocks.L.hook_resid_post``      batch, pos, d_model              block output
@@ -37,6 +41,14 @@ adds identity :class:`HookPoint` modules for them once per loaded model (Transfo
   the output is the projection's own plus whatever the hooks changed (a capture alone changes
   nothing, bit for bit); with autograd it is the sum of the heads' terms plus the bias, so
   gradients reach each head's term.
+
+Pre-norm families (Llama, GPT-2) also get TransformerLens' split inputs (``use_split_qkv_input``):
+``hook_q_input`` / ``hook_k_input`` / ``hook_v_input`` are identity points on the attention
+module fed with one copy of the block input per (key/value) head. Only when a point has hooks do
+permanent hooks on the q/k/v projections recompute that projection head by head from the
+norm of each head's copy -- so one head's input can be patched, or differentiated, apart from
+its neighbours' (edge-level circuit discovery needs exactly that). A capture alone outside
+autograd changes nothing.
 """
 
 from __future__ import annotations
@@ -75,6 +87,11 @@ class FamilySpec:
     o: str  # in layer: output projection; its input is hook_z, its output hook_attn_out
     mlp_down: str  # in layer: module whose input is mlp.hook_post
     mlp_out: str  # in layer: module whose output is hook_mlp_out
+    # Pre-norm families only (None for BERT's post-norm blocks): the norm in front of the
+    # attention (its input is hook_resid_pre) and the one in front of the MLP (its input is
+    # hook_mlp_in). The per-head input sites need the first to re-normalise each head's copy.
+    attn_norm: str | None = None
+    mlp_norm: str | None = None
 
 
 FAMILIES: tuple[FamilySpec, ...] = (
@@ -93,6 +110,8 @@ FAMILIES: tuple[FamilySpec, ...] = (
         o="self_attn.o_proj",
         mlp_down="mlp.down_proj",
         mlp_out="mlp",
+        attn_norm="input_layernorm",
+        mlp_norm="post_attention_layernorm",
     ),
     FamilySpec(
         name="gpt2",
@@ -109,6 +128,8 @@ FAMILIES: tuple[FamilySpec, ...] = (
         o="attn.c_proj",
         mlp_down="mlp.c_proj",
         mlp_out="mlp",
+        attn_norm="ln_1",
+        mlp_norm="ln_2",
     ),
     FamilySpec(
         name="bert",
@@ -163,8 +184,15 @@ _HEADS = ("batch", "pos", "head", "d_head")
 # Keys and values have their own head axis: with grouped-query attention (SmolLM2: 9 query heads,
 # 3 key/value heads) key/value head i serves query heads i*g .. i*g+g-1, so the two are not one axis.
 _KV_HEADS = ("batch", "pos", "kv_head", "d_head")
+_HEAD_INPUT = ("batch", "pos", "head", "d_model")
+_KV_HEAD_INPUT = ("batch", "pos", "kv_head", "d_model")
+SPLIT_INPUT_SITES = ("hook_q_input", "hook_k_input", "hook_v_input", "hook_mlp_in")
+"""Per-layer sites of pre-norm families only (see :func:`install_hook_points`)."""
 _PER_LAYER: tuple[tuple[str, tuple[str, ...], bool, bool], ...] = (
     ("hook_resid_pre", _RESID, True, False),
+    ("hook_q_input", _HEAD_INPUT, True, True),
+    ("hook_k_input", _KV_HEAD_INPUT, True, True),
+    ("hook_v_input", _KV_HEAD_INPUT, True, True),
     ("attn.hook_q", _HEADS, True, True),
     ("attn.hook_k", _KV_HEADS, True, True),
     ("attn.hook_v", _KV_HEADS, True, True),
@@ -172,6 +200,7 @@ _PER_LAYER: tuple[tuple[str, tuple[str, ...], bool, bool], ...] = (
     ("attn.hook_z", _HEADS, True, True),
     ("attn.hook_result", ("batch", "pos", "head", "d_model"), True, True),
     ("hook_attn_out", _RESID, True, False),
+    ("hook_mlp_in", _RESID, True, False),
     ("mlp.hook_post", ("batch", "pos", "d_mlp"), True, False),
     ("hook_mlp_out", _RESID, True, False),
     ("hook_resid_post", _RESID, True, False),
@@ -184,6 +213,8 @@ def list_hook_sites(spec: FamilySpec, num_layers: int, d_model: int, *, has_fina
     sites = [HookSiteInfo("hook_embed", _RESID, True, False)]
     for layer in range(num_layers):
         for suffix, dims, intervenable, has_heads in _PER_LAYER:
+            if suffix in SPLIT_INPUT_SITES and spec.attn_norm is None:
+                continue
             sites.append(HookSiteInfo(f"blocks.{layer}.{suffix}", dims, intervenable, has_heads))
     if has_final_norm:
         sites.append(HookSiteInfo("ln_final.hook_normalized", _RESID, True, False))
@@ -294,6 +325,73 @@ def install_hook_points(model: nn.Module, spec: FamilySpec, num_heads: int) -> N
             return new.sum(dim=-2) if bias is None else new.sum(dim=-2) + bias
 
         o.register_forward_hook(split_heads)
+        if spec.attn_norm is not None:
+            _install_split_inputs(layer, spec, num_heads)
+
+
+def _install_split_inputs(layer: nn.Module, spec: FamilySpec, num_heads: int) -> None:
+    """The ``hook_{q,k,v}_input`` points of one pre-norm block (see the module docstring)."""
+    attn = _get(layer, spec.attn)
+    norm = _get(layer, spec.attn_norm)  # type: ignore[arg-type]
+    points = {w: HookPoint() for w in "qkv"}
+    for w, point in points.items():
+        setattr(attn, f"hook_{w}_input", point)
+    attn._interp_resid = None
+
+    def stash(module: nn.Module, args: tuple) -> None:
+        # The norm's input is the block input (after any hook_resid_pre intervention).
+        active = any(p._forward_hooks for p in points.values())
+        attn._interp_resid = args[0] if active else None
+
+    def release(module: nn.Module, args: tuple, output: object) -> None:
+        attn._interp_resid = None
+
+    norm.register_forward_pre_hook(stash)
+    attn.register_forward_hook(release)
+    if spec.qkv_fused is not None:
+        fused = _get(layer, spec.qkv_fused)
+        width = fused.nf // 3  # type: ignore[attr-defined]
+        parts = [(points[w], i * width, width, num_heads) for i, w in enumerate("qkv")]
+        fused.register_forward_hook(_split_projection(attn, norm, parts))
+        return
+    for w in "qkv":
+        proj = _get(layer, getattr(spec, w))
+        out_features = _out_weight(proj).shape[1]
+        q_width = _out_weight(_get(layer, spec.q)).shape[1]  # type: ignore[arg-type]
+        d_head = q_width // num_heads
+        proj.register_forward_hook(_split_projection(attn, norm, [(points[w], 0, out_features, out_features // d_head)]))
+
+
+def _split_projection(attn: nn.Module, norm: nn.Module, parts: list[tuple[HookPoint, int, int, int]]):
+    """A forward hook recomputing output columns ``start:start+width`` of a projection head by
+    head from the norm of each head's copy of the block input, for each part whose point has
+    hooks. Parts: (point, start column, width, heads)."""
+
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        x = attn._interp_resid
+        if x is None:
+            return None
+        w = _out_weight(module)
+        bias = getattr(module, "bias", None)
+        out = output
+        for point, start, width, n in parts:
+            if not point._forward_hooks:
+                continue
+            copies = x.unsqueeze(-2).expand(*x.shape[:-1], n, x.shape[-1])
+            new = point(copies)
+            if new is copies and not torch.is_grad_enabled():
+                continue  # a capture alone: the projection's own output stands, bit for bit
+            # forward() rather than __call__: the norm's own pre-hook must not see the copies.
+            y = norm.forward(new)
+            d_head = width // n
+            part = torch.einsum("bpnd,dne->bpne", y, w[:, start : start + width].reshape(-1, n, d_head))
+            part = part.reshape(*part.shape[:-2], width)
+            if bias is not None:
+                part = part + bias[start : start + width]
+            out = torch.cat([out[..., :start], part, out[..., start + width :]], dim=-1)
+        return None if out is output else out
+
+    return hook
 
 
 _BLOCK_SITE = re.compile(r"^blocks\.(\d+)\.(.+)$")
@@ -340,6 +438,10 @@ def final_norm(model: nn.Module, spec: FamilySpec) -> nn.Module:
 
 def _identity(raw: torch.Tensor) -> torch.Tensor:
     return raw
+
+
+def _copy(raw: torch.Tensor) -> torch.Tensor:
+    return raw.clone()
 
 
 def _replace(raw: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
@@ -390,6 +492,16 @@ def bind_site(model: nn.Module, spec: FamilySpec, name: str, num_heads: int, num
         return SiteBinding(layer, "input", _identity, _replace)
     if suffix == "hook_resid_post":
         return SiteBinding(layer, "output", _identity, _replace, tuple_index=0)
+    if suffix in ("hook_q_input", "hook_k_input", "hook_v_input"):
+        if spec.attn_norm is None:
+            raise unknown
+        return SiteBinding(_get(_get(layer, spec.attn), suffix), "output", _identity, _replace)
+    if suffix == "hook_mlp_in":
+        if spec.mlp_norm is None:
+            raise unknown
+        # A copy, as TransformerLens' hook_mlp_in: what a hook returns reaches the MLP only (the
+        # residual connection keeps the original), and gradients there are the MLP path's.
+        return SiteBinding(_get(layer, spec.mlp_norm), "input", _copy, _replace)
     if suffix == "hook_attn_out":
         return SiteBinding(_get(layer, spec.o), "output", _identity, _replace)
     if suffix == "hook_mlp_out":

@@ -28,7 +28,7 @@ from interp_services.core.errors import check_indices, invalid
 from interp_services.core.hooks import HEAD_DIMS, POSITION_DIMS
 from interp_services.core.reasons import Reason
 
-INTERVENTION_KINDS = ("zero", "mean", "patch", "steer", "scale", "noise")
+INTERVENTION_KINDS = ("zero", "mean", "patch", "steer", "scale", "noise", "edge")
 _QUERY_DIMS = ("pos", "query_pos")
 FEATURE_DIMS = ("d_model", "d_mlp", "d_head")
 """Last-axis names whose entries ``Intervention.neurons`` selects."""
@@ -55,6 +55,18 @@ class Intervention:
         seed: seed of ``noise``.
         reference: token ids of texts whose mean activation ``mean`` uses (resolved into
             ``tensor`` before the run by :func:`interp_services.core.run.prepare_job`).
+        source_sequences: ``patch`` without a tensor and ``edge``: the sequences of this same
+            batch the values come from -- one per entry of ``sequences`` (or one for all).
+            Clean and corrupted prompts then share one pass instead of shipping activations.
+        keep: ``patch``: fraction of the current activation kept,
+            ``new = keep * current + (1 - keep) * source`` (0 replaces; between 0 and 1 it
+            interpolates, e.g. the input path of integrated gradients).
+        senders: ``edge``: (site, heads) of upstream components; the receiving site sees, in
+            place of each sender's current output, the sender's output in the source sequences
+            (heads summed; empty heads: the whole site). Only this receiver is affected: the
+            edges sender -> receiver are patched, every other path is left alone.
+        mean_source: ``edge``: use the mean over ``source_sequences`` (per position) instead of
+            one source sequence per changed sequence (mean ablation of the edges).
     """
 
     hook_site: str
@@ -69,6 +81,15 @@ class Intervention:
     std: float = 0.0
     seed: int = 0
     reference: list[list[int]] | None = None
+    source_sequences: list[int] = field(default_factory=list)
+    keep: float = 0.0
+    senders: list[tuple[str, list[int]]] = field(default_factory=list)
+    mean_source: bool = False
+
+    def source_rows(self, rows: Sequence[int], row0: int) -> list[int]:
+        """The batch rows the values of ``rows`` come from (``source_sequences`` mapped)."""
+        src = self.source_sequences
+        return [row0 + src[0 if len(src) == 1 else i] for i in range(len(rows))]
 
 
 @dataclass(frozen=True)
@@ -167,8 +188,10 @@ def check_interventions(
         if iv.heads and not site.has_heads:
             raise invalid(Reason.HEADS_NOT_APPLICABLE, f"{f}.heads", f"{iv.hook_site!r} has no head dimension")
         check_indices(iv.heads, site_heads(info, iv.hook_site), f"{f}.heads", Reason.HEAD_OUT_OF_RANGE)
-        if iv.kind in ("patch", "steer") and iv.tensor is None:
+        if iv.kind == "steer" and iv.tensor is None:
             raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.action", f"{iv.kind} needs a tensor")
+        if iv.kind in ("patch", "edge"):
+            _check_sources(info, iv, f, batch_size)
         if iv.tensor is not None and not iv.tensor.is_floating_point():
             raise invalid(Reason.TENSOR_DTYPE_INVALID, f"{f}.action", "intervention tensors must be floating point")
         if iv.kind == "noise":
@@ -179,6 +202,48 @@ def check_interventions(
         if iv.kind in ("scale", "steer") and not math.isfinite(iv.scale):
             raise invalid(Reason.INTERVENTION_VALUE_INVALID, f"{f}.{'scale.factor' if iv.kind == 'scale' else 'steering.scale'}", "must be finite")
         _check_tensor_shape(info, iv, f, batch_size, length)
+
+
+def _check_sources(info, iv: Intervention, f: str, batch_size: int) -> None:
+    """Patches and edges: where the values come from, and (edges) which senders feed the site."""
+    what = "patch" if iv.kind == "patch" else "edge_patch"
+    if iv.kind == "patch":
+        if (iv.tensor is None) == (not iv.source_sequences):
+            raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.patch", "give a source tensor or source_sequences (one of the two)")
+        if not (math.isfinite(iv.keep) and 0 <= iv.keep <= 1):
+            raise invalid(Reason.INTERVENTION_VALUE_INVALID, f"{f}.patch.keep", f"must be in [0, 1], got {iv.keep}")
+    elif not iv.source_sequences:
+        raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.edge_patch.source_sequences", "required")
+    if not iv.source_sequences:
+        return
+    check_indices(iv.source_sequences, batch_size, f"{f}.{what}.source_sequences", Reason.SEQUENCE_OUT_OF_RANGE)
+    n = len(iv.sequences) if iv.sequences else batch_size
+    if not (iv.kind == "edge" and iv.mean_source) and len(iv.source_sequences) not in (1, n):
+        raise invalid(
+            Reason.SEQUENCE_OUT_OF_RANGE,
+            f"{f}.{what}.source_sequences",
+            f"{len(iv.source_sequences)} entries; give 1 (for all) or one per changed sequence ({n})",
+        )
+    if iv.kind == "patch":
+        return
+    site = info.site(iv.hook_site)
+    if site.dim_names[-1] != "d_model" or "key_pos" in site.dim_names:
+        raise invalid(Reason.HOOK_SITE_NOT_SUPPORTED_HERE, f"{f}.hook_site", f"edges end at residual-stream inputs; {iv.hook_site!r} is not one")
+    if not iv.senders:
+        raise invalid(Reason.INTERVENTION_VALUE_INVALID, f"{f}.edge_patch.senders", "required")
+    order = {s.name: i for i, s in enumerate(info.hook_sites)}
+    for j, (name, heads) in enumerate(iv.senders):
+        sf = f"{f}.edge_patch.senders[{j}]"
+        sender = info.site(name)
+        if sender is None:
+            raise invalid(Reason.HOOK_SITE_UNKNOWN, f"{sf}.hook_site", f"{name!r} does not exist in this model")
+        if sender.dim_names[-1] != "d_model" or sender.dim_names[:2] != ("batch", "pos"):
+            raise invalid(Reason.HOOK_SITE_NOT_SUPPORTED_HERE, f"{sf}.hook_site", f"{name!r} does not write to the residual stream")
+        if order[name] >= order[iv.hook_site]:
+            raise invalid(Reason.HOOK_SITE_NOT_SUPPORTED_HERE, f"{sf}.hook_site", f"{name!r} does not come before {iv.hook_site!r}")
+        if heads and not sender.has_heads:
+            raise invalid(Reason.HEADS_NOT_APPLICABLE, f"{sf}.heads", f"{name!r} has no head dimension")
+        check_indices(heads, site_heads(info, name), f"{sf}.heads", Reason.HEAD_OUT_OF_RANGE)
 
 
 def _check_tensor_shape(info, iv: Intervention, f: str, batch_size: int, length: int | None) -> None:
@@ -358,8 +423,12 @@ def apply_intervention(
         else:
             new = _unit_view(act, dims, iv.tensor).expand_as(act)
     elif iv.kind == "patch":
-        assert iv.tensor is not None
-        new = _patch_source(act, dims, iv.tensor, place)
+        if iv.tensor is not None:
+            new = _patch_source(act, dims, iv.tensor, place)
+        else:
+            new = _patch_rows(act, dims, iv, place)
+        if iv.keep:
+            new = iv.keep * act + (1 - iv.keep) * new
     elif iv.kind == "steer":
         assert iv.tensor is not None
         new = act + iv.scale * _unit_view(act, dims, iv.tensor)
@@ -368,3 +437,67 @@ def apply_intervention(
     else:  # noise
         new = act + _noise(act, iv, place)
     return torch.where(sel, new, act)
+
+
+def _row_axis(dims: Sequence[str]) -> int:
+    return list(dims).index("batch")
+
+
+def _changed_rows(iv: Intervention, place: Placement) -> list[int]:
+    return [place.row0 + s for s in iv.sequences] if iv.sequences else list(range(place.row0, place.row0 + place.rows))
+
+
+def _patch_rows(act: torch.Tensor, dims: Sequence[str], iv: Intervention, place: Placement) -> torch.Tensor:
+    """``act`` with each changed row replaced by its source row of the same pass."""
+    rows = _changed_rows(iv, place)
+    axis = _row_axis(dims)
+    new = act.clone()
+    index = [slice(None)] * act.dim()
+    index[axis] = rows
+    source = [slice(None)] * act.dim()
+    source[axis] = iv.source_rows(rows, place.row0)
+    new[tuple(index)] = act[tuple(source)]
+    return new
+
+
+def sender_value(recorded: dict[str, torch.Tensor], dims_of, name: str, heads: Sequence[int]) -> torch.Tensor:
+    """A sender's output ``[batch, pos, d_model]`` as recorded in this pass (chosen heads summed)."""
+    value = recorded[name]
+    dims = dims_of(name)
+    for axis, d in enumerate(dims):
+        if d in HEAD_DIMS:
+            chosen = value.index_select(axis, torch.tensor(list(heads), device=value.device)) if heads else value
+            return chosen.sum(dim=axis)
+    return value
+
+
+def apply_edge(
+    act: torch.Tensor,
+    dims: Sequence[str],
+    iv: Intervention,
+    place: Placement,
+    recorded: dict[str, torch.Tensor],
+    dims_of,
+) -> torch.Tensor:
+    """Patch the edges ``iv.senders -> iv.hook_site``: in the changed rows the receiver's input
+    loses each sender's current output and gains the sender's output in the source rows.
+
+    ``recorded`` holds each sender's output of this pass (recorded after any intervention at
+    the sender), so edges patched further upstream are already reflected in "current".
+    """
+    rows = _changed_rows(iv, place)
+    current = sum(sender_value(recorded, dims_of, name, heads) for name, heads in iv.senders)
+    assert isinstance(current, torch.Tensor)
+    if iv.mean_source:
+        src_rows = [place.row0 + s for s in iv.source_sequences]
+        source = current[src_rows].mean(dim=0, keepdim=True).expand(len(rows), *current.shape[1:])
+    else:
+        source = current[iv.source_rows(rows, place.row0)]
+    delta = torch.zeros_like(current)
+    delta[rows] = source - current[rows]
+    # [batch, pos, d_model] onto the receiver's [batch, pos, (head,) d_model]
+    for axis, d in enumerate(dims):
+        if d in HEAD_DIMS:
+            delta = delta.unsqueeze(axis)
+    new = act + delta.to(act.dtype)
+    return torch.where(selection(act, dims, iv, place), new, act)

@@ -30,7 +30,7 @@ import torch
 
 from interp_services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted, invalid
 from interp_services.core.hooks import POSITION_DIMS, bind_site, install_hook
-from interp_services.core.interventions import Intervention, Placement, apply_intervention, check_interventions
+from interp_services.core.interventions import Intervention, Placement, apply_edge, apply_intervention, check_interventions
 from interp_services.core.lens import LensOutput, LensSpec, check_lens, run_lens
 from interp_services.core.metrics import Metric, check_metric, compute_metric, resolve_positions
 from interp_services.core.models import LoadedModel
@@ -284,7 +284,11 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
     def bind(name: str):
         return bind_site(loaded.model, loaded.spec, name, info.num_heads, info.num_kv_heads)
 
+    def dims_of(name: str) -> tuple[str, ...]:
+        return info.site(name).dim_names
+
     handles = []
+    recorded: dict[str, torch.Tensor] = {}  # edge senders' outputs in this pass
     with loaded.lock:
         try:
             if needs_grad:
@@ -292,13 +296,20 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
                 handles.append(install_hook(bind("hook_embed"), lambda act: act.detach().requires_grad_(True)))
             for job, place in zip(jobs, places, strict=True):
                 for iv in job.interventions:
-                    dims = info.site(iv.hook_site).dim_names
-                    handles.append(
-                        install_hook(
-                            bind(iv.hook_site),
-                            lambda act, iv=iv, p=place, d=dims: apply_intervention(act, d, iv, p, attention_mask),
-                        )
-                    )
+                    dims = dims_of(iv.hook_site)
+                    if iv.kind == "edge":
+                        fn = lambda act, iv=iv, p=place, d=dims: apply_edge(act, d, iv, p, recorded, dims_of)  # noqa: E731
+                    else:
+                        fn = lambda act, iv=iv, p=place, d=dims: apply_intervention(act, d, iv, p, attention_mask)  # noqa: E731
+                    handles.append(install_hook(bind(iv.hook_site), fn))
+            # Edge senders are recorded after the interventions at their own site: what a
+            # sender really wrote in this pass.
+            for name in dict.fromkeys(n for job in jobs for iv in job.interventions if iv.kind == "edge" for n, _ in iv.senders):
+
+                def record(act: torch.Tensor, name: str = name) -> None:
+                    recorded[name] = act
+
+                handles.append(install_hook(bind(name), record))
             for name in live_sites:
 
                 def keep(act: torch.Tensor, name: str = name) -> torch.Tensor:
@@ -320,6 +331,7 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
         finally:
             for h in handles:
                 h.remove()
+            recorded.clear()
         logits = getattr(out, "logits", None)
         with torch.enable_grad() if needs_grad else torch.inference_mode():
             metrics: list[torch.Tensor | None] = []

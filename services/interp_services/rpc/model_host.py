@@ -73,7 +73,10 @@ _ACTIONS = {
     "steering": "steer",
     "scale": "scale",
     "noise": "noise",
+    "edge_patch": "edge",
 }
+
+
 def _lens_spec(req: pb.RunModelRequest) -> LensSpec | None:
     """The core lens request, if the request has one."""
     if not req.HasField("logit_lens"):
@@ -135,9 +138,10 @@ class ModelHostServicer:
                 texts = check_texts(iv.mean_ablation.reference_texts.texts, fname, self.limits)
                 reference = tokenize(model, texts, max_tokens=model.info.max_tokens, field_name=fname)
             elif action == "patch":
-                if not iv.patch.HasField("source"):
-                    raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.patch.source", "required")
-                tensor = tensor_of(iv.patch.source, f"{f}.patch.source")
+                if iv.patch.HasField("source"):
+                    tensor = tensor_of(iv.patch.source, f"{f}.patch.source")
+                elif not iv.source_sequences:
+                    raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.patch.source", "required (or source_sequences)")
             elif action == "steering":
                 if not iv.steering.HasField("vector"):
                     raise invalid(Reason.INTERVENTION_TENSOR_MISSING, f"{f}.steering.vector", "required")
@@ -159,6 +163,10 @@ class ModelHostServicer:
                     std=iv.noise.std if action == "noise" else 0.0,
                     seed=iv.noise.seed if action == "noise" else 0,
                     reference=reference,
+                    source_sequences=list(iv.source_sequences),
+                    keep=iv.patch.keep if action == "patch" else 0.0,
+                    senders=[(e.hook_site, list(e.heads)) for e in iv.edge_patch.senders] if action == "edge_patch" else [],
+                    mean_source=action == "edge_patch" and iv.edge_patch.mean_source,
                 )
             )
         return out

@@ -205,10 +205,28 @@ class GaussianNoise(_message.Message):
     def __init__(self, std: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ActivationPatch(_message.Message):
-    __slots__ = ("source",)
+    __slots__ = ("source", "keep")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FIELD_NUMBER: _ClassVar[int]
     source: _tensor_pb2.Tensor
-    def __init__(self, source: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    keep: float
+    def __init__(self, source: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., keep: _Optional[float] = ...) -> None: ...
+
+class EdgeSender(_message.Message):
+    __slots__ = ("hook_site", "heads")
+    HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
+    HEADS_FIELD_NUMBER: _ClassVar[int]
+    hook_site: str
+    heads: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, hook_site: _Optional[str] = ..., heads: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class EdgePatch(_message.Message):
+    __slots__ = ("senders", "mean_source")
+    SENDERS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    senders: _containers.RepeatedCompositeFieldContainer[EdgeSender]
+    mean_source: bool
+    def __init__(self, senders: _Optional[_Iterable[_Union[EdgeSender, _Mapping]]] = ..., mean_source: _Optional[bool] = ...) -> None: ...
 
 class SteeringVector(_message.Message):
     __slots__ = ("vector", "scale")
@@ -219,32 +237,36 @@ class SteeringVector(_message.Message):
     def __init__(self, vector: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("hook_site", "positions", "heads", "sequences", "key_positions", "neurons", "zero_ablation", "mean_ablation", "patch", "steering", "scale", "noise")
+    __slots__ = ("hook_site", "positions", "heads", "sequences", "key_positions", "neurons", "source_sequences", "zero_ablation", "mean_ablation", "patch", "steering", "scale", "noise", "edge_patch")
     HOOK_SITE_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     HEADS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     KEY_POSITIONS_FIELD_NUMBER: _ClassVar[int]
     NEURONS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     ZERO_ABLATION_FIELD_NUMBER: _ClassVar[int]
     MEAN_ABLATION_FIELD_NUMBER: _ClassVar[int]
     PATCH_FIELD_NUMBER: _ClassVar[int]
     STEERING_FIELD_NUMBER: _ClassVar[int]
     SCALE_FIELD_NUMBER: _ClassVar[int]
     NOISE_FIELD_NUMBER: _ClassVar[int]
+    EDGE_PATCH_FIELD_NUMBER: _ClassVar[int]
     hook_site: str
     positions: _containers.RepeatedScalarFieldContainer[int]
     heads: _containers.RepeatedScalarFieldContainer[int]
     sequences: _containers.RepeatedScalarFieldContainer[int]
     key_positions: _containers.RepeatedScalarFieldContainer[int]
     neurons: _containers.RepeatedScalarFieldContainer[int]
+    source_sequences: _containers.RepeatedScalarFieldContainer[int]
     zero_ablation: ZeroAblation
     mean_ablation: MeanAblation
     patch: ActivationPatch
     steering: SteeringVector
     scale: ScaleActivation
     noise: GaussianNoise
-    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., sequences: _Optional[_Iterable[int]] = ..., key_positions: _Optional[_Iterable[int]] = ..., neurons: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ..., scale: _Optional[_Union[ScaleActivation, _Mapping]] = ..., noise: _Optional[_Union[GaussianNoise, _Mapping]] = ...) -> None: ...
+    edge_patch: EdgePatch
+    def __init__(self, hook_site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., heads: _Optional[_Iterable[int]] = ..., sequences: _Optional[_Iterable[int]] = ..., key_positions: _Optional[_Iterable[int]] = ..., neurons: _Optional[_Iterable[int]] = ..., source_sequences: _Optional[_Iterable[int]] = ..., zero_ablation: _Optional[_Union[ZeroAblation, _Mapping]] = ..., mean_ablation: _Optional[_Union[MeanAblation, _Mapping]] = ..., patch: _Optional[_Union[ActivationPatch, _Mapping]] = ..., steering: _Optional[_Union[SteeringVector, _Mapping]] = ..., scale: _Optional[_Union[ScaleActivation, _Mapping]] = ..., noise: _Optional[_Union[GaussianNoise, _Mapping]] = ..., edge_patch: _Optional[_Union[EdgePatch, _Mapping]] = ...) -> None: ...
 
 class TokenScore(_message.Message):
     __slots__ = ("token_ids", "positions", "kind")
