@@ -92,7 +92,7 @@ ERROR_CLASSES = {
     "invalid": "INVALID_ARGUMENT",
 }
 # Functions that take a reason as a parameter and pass it on (the argument is then a name).
-PASS_THROUGH = {("core/errors.py", "invalid"), ("rpc/errors.py", "rich_status"), ("rpc/errors.py", "error_from_status"), ("core/errors.py", "check_indices"), ("rpc/toolkit.py", "check_count"), ("rpc/probing.py", "_enum")}
+PASS_THROUGH = {("core/errors.py", "invalid"), ("rpc/errors.py", "rich_status"), ("rpc/errors.py", "error_from_status"), ("core/errors.py", "check_indices"), ("rpc/toolkit.py", "check_count"), ("rpc/toolkit.py", "enum_choice")}
 
 
 def _catalog() -> dict[str, str]:

@@ -37,6 +37,7 @@ from interp_services.rpc.toolkit import (
     DatasetRunner,
     ModelInfoCache,
     check_count,
+    enum_choice,
     progress,
     select_layers,
     skipped_input,
@@ -127,12 +128,6 @@ class _Features:
     unusable: dict[int, str] = field(default_factory=dict)
     tokens: int = 0
     seconds: float = 0.0
-
-
-def _enum(value: int, table: dict, field_name: str, what: str, reason: Reason = Reason.PROBE_OPTION_INVALID):
-    if value not in table:
-        raise invalid(reason, field_name, f"{value} is not a known {what}")
-    return table[value]
 
 
 def _where(task: int, i: int, source: str) -> str:
@@ -233,7 +228,7 @@ class ProbingServicer:
             if task.name in names:
                 raise invalid(Reason.PROBE_TASK_INVALID, f"{f}.name", f"{task.name!r} is given twice")
             names.add(task.name)
-            level = _enum(task.level, _LEVELS, f"{f}.level", "probe level (TOKEN, SENTENCE, DEPTH or DISTANCE)", Reason.PROBE_TASK_INVALID)
+            level = enum_choice(task.level, _LEVELS, f"{f}.level", "probe level (TOKEN, SENTENCE, DEPTH or DISTANCE)", Reason.PROBE_TASK_INVALID)
             total += len(task.examples)
             if total > self.limits.max_dataset_texts:
                 raise ResourceExhausted(Reason.BATCH_TOO_LARGE, f"tasks: over {self.limits.max_dataset_texts} examples in all")
@@ -284,7 +279,7 @@ class ProbingServicer:
 
     def _options(self, request: pb.ProbeRepresentationsRequest, info: mh.ModelInfo) -> dict[str, Any]:
         o = request.options
-        classifier = _enum(o.classifier, _CLASSIFIERS, "options.classifier", "probe classifier")
+        classifier = enum_choice(o.classifier, _CLASSIFIERS, "options.classifier", "probe classifier", Reason.PROBE_OPTION_INVALID)
         grid = list(o.regularization) or list(core.DEFAULT_REGULARIZATION)
         if len(grid) > MAX_REGULARIZATION_VALUES:
             raise invalid(Reason.ANALYSIS_PARAMETER_OUT_OF_RANGE, "options.regularization", f"at most {MAX_REGULARIZATION_VALUES} values")
@@ -310,8 +305,8 @@ class ProbingServicer:
         tenant = tenant_of(context)
         texts = _Texts()
         tasks = self._tasks(request, texts)
-        sentence_pooling = _enum(request.sentence_pooling, _POOLINGS, "sentence_pooling", "pooling") or "mean"
-        word_pooling = _enum(request.word_pooling, _POOLINGS, "word_pooling", "pooling") or "last"
+        sentence_pooling = enum_choice(request.sentence_pooling, _POOLINGS, "sentence_pooling", "pooling", Reason.PROBE_OPTION_INVALID) or "mean"
+        word_pooling = enum_choice(request.word_pooling, _POOLINGS, "word_pooling", "pooling", Reason.PROBE_OPTION_INVALID) or "last"
         bias_pairs: list[tuple[int, int, str]] = []
         protected = None
         if request.HasField("bias"):
@@ -391,9 +386,9 @@ class ProbingServicer:
             raise invalid(Reason.PROBE_TOO_FEW_EXAMPLES, "sources[0].texts", f"{n} texts; similarity needs at least 4 aligned texts")
         if n * len(sources) > self.limits.max_dataset_texts:
             raise ResourceExhausted(Reason.BATCH_TOO_LARGE, f"sources: {n * len(sources)} texts; the limit is {self.limits.max_dataset_texts}")
-        metrics = [_enum(m, _METRICS, f"metrics[{i}]", "similarity metric") for i, m in enumerate(request.metrics)] or list(_METRICS.values())
-        pairing = _enum(request.pairing, _PAIRINGS, "pairing", "layer pairing")
-        pooling = _enum(request.pooling, _POOLINGS, "pooling", "pooling") or "mean"
+        metrics = [enum_choice(m, _METRICS, f"metrics[{i}]", "similarity metric", Reason.PROBE_OPTION_INVALID) for i, m in enumerate(request.metrics)] or list(_METRICS.values())
+        pairing = enum_choice(request.pairing, _PAIRINGS, "pairing", "layer pairing", Reason.PROBE_OPTION_INVALID)
+        pooling = enum_choice(request.pooling, _POOLINGS, "pooling", "pooling", Reason.PROBE_OPTION_INVALID) or "mean"
         models = [s.model or request.model for s in sources]
         infos = {m: self.models.get(m, tenant) for m in dict.fromkeys(models)}
         layers = {m: select_layers(request.layers, info, "layers") for m, info in infos.items()}

@@ -148,6 +148,14 @@ def check_count(value: int, field: str, *, low: int, high: int, reason: Reason =
     return value
 
 
+def enum_choice(value: int, table: dict, field: str, what: str, reason: Reason) -> Any:
+    """``table[value]`` for a request's enum field, or INVALID_ARGUMENT with ``reason`` naming
+    the field when the number is not one the service knows (a newer client's value)."""
+    if value not in table:
+        raise invalid(reason, field, f"{value} is not a known {what}")
+    return table[value]
+
+
 def _indices(values: Iterable[int], limit: int, field: str, out_of_range: Reason, duplicate: Reason) -> list[int]:
     """The checked indices, or all of them when none are given."""
     return check_indices(values, limit, field, out_of_range, duplicate) or list(range(limit))
