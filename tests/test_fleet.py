@@ -15,6 +15,7 @@ import torch
 
 from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import model_host_service_pb2 as mpb
+from interp.v1 import circuits_service_pb2 as cipb
 from interp.v1 import probing_service_pb2 as ppb
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import (
@@ -223,6 +224,8 @@ def _bad(client: Client, name: str):
                 dtype=tpb.DATA_TYPE_FLOAT32, shape=[1, 10, 576],
                 object=tpb.ObjectRef(key="dev/runs/0123456789abcdef0123456789abcdef.safetensors", byte_size=10, sha256="ab" * 32))))],
         ),
+        "circuit task without pairs": lambda: client.discover_circuit("smollm2-135m", cipb.CircuitTask(name="empty")),
+        "tracing a subject the prompt lacks": lambda: client.trace_causal_flow("smollm2-135m", TEXT, subject="elephant"),
         "other tenant's object": lambda: client.run(
             "smollm2-135m", [TEXT],
             interventions=[mpb.Intervention(hook_site="blocks.0.hook_resid_pre", patch=mpb.ActivationPatch(source=tpb.Tensor(
@@ -279,6 +282,8 @@ BAD_INPUTS = [
     ("neuron selection on a pattern", grpc.StatusCode.INVALID_ARGUMENT, "NEURON_OUT_OF_RANGE"),
     ("one-input comparison", grpc.StatusCode.INVALID_ARGUMENT, "TOO_FEW_INPUTS"),
     ("too many links", grpc.StatusCode.INVALID_ARGUMENT, "TOP_K_OUT_OF_RANGE"),
+    ("circuit task without pairs", grpc.StatusCode.INVALID_ARGUMENT, "CIRCUIT_TASK_INVALID"),
+    ("tracing a subject the prompt lacks", grpc.StatusCode.INVALID_ARGUMENT, "SUBJECT_NOT_FOUND"),
     ("unknown delivery", grpc.StatusCode.INVALID_ARGUMENT, "DELIVERY_INVALID"),
     ("read another tenant's object", grpc.StatusCode.PERMISSION_DENIED, "OBJECT_NOT_OWNED"),
     ("read nothing", grpc.StatusCode.INVALID_ARGUMENT, "INPUT_EMPTY"),
@@ -465,6 +470,23 @@ def test_probing_through_ray_equals_a_direct_computation(client, smollm):
                 for t in texts]
     x = torch.stack(vecs).double().numpy()
     assert got["cka"] == pytest.approx(linear_cka(x, np.roll(x, -1, axis=0)), abs=1e-4)
+
+
+def test_circuits_through_ray_find_the_toy_induction_circuit(client):
+    """The circuits deployment (no weights; every experiment a RunModel call through the Ray
+    handles and the S3 store) finds the previous-token -> induction K-composition edge."""
+    symbols = "abcdefghijklmnopqrs"
+    pairs = []
+    for i in range(4):
+        r = [symbols[(i * 7 + 3 * j) % 19] for j in range(8)]
+        other = [symbols[(i * 5 + 11 * j + 1) % 19] for j in range(8)]
+        pairs.append(cipb.PromptPair(clean=" ".join(r + r[:-1]), corrupted=" ".join(other + r[:-1]), answer=" " + r[-1]))
+    task = cipb.CircuitTask(name="copying", metric=cipb.TASK_METRIC_LOG_PROBABILITY, pairs=pairs)
+    events = []
+    res = client.discover_circuit(str(TOY_MODEL), task, method="eap_ig", circuit_types=["attention_only"], top_edges=4,
+                                  on_progress=events.append)
+    assert events and res.circuits[0].metric_recovered > 0.9
+    assert any(e.sender == "a0.h0" and e.receiver == "a1.h0" and e.input == "k" for e in res.circuits[0].edges)
 
 
 # -- the S3 store behind the Ray fleet ----------------------------------------------------------

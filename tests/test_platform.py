@@ -163,8 +163,8 @@ def test_settings_derive_deployments_from_the_registry(echo_spec, tmp_path):
     assert s.deployment("echo").num_replicas == 3 and s.deployment("echo").num_cpus == 0.1  # default from the spec
     assert s.deployment("attention").num_cpus == 1.5 and s.deployment("attention").max_ongoing_requests == 8
     assert set(s.deployments) == {"gateway", *(spec.key for spec in SERVICES), "echo"}
-    cfg.write_text("deployments:\n  circuits: {num_replicas: 1}\n")
-    with pytest.raises(ValueError, match="circuits"):
+    cfg.write_text("deployments:\n  autoencoders: {num_replicas: 1}\n")
+    with pytest.raises(ValueError, match="autoencoders"):
         load_settings(cfg, {})
 
 

@@ -31,6 +31,7 @@ from interp.v1 import (
     activations_service_pb2,
     attention_service_pb2,
     attribution_service_pb2,
+    circuits_service_pb2,
     model_host_service_pb2,
     probing_service_pb2,
     storage_service_pb2,
@@ -41,6 +42,7 @@ from interp_services.core.models import LoaderSettings, ModelCache
 from interp_services.rpc.activations import ActivationsServicer
 from interp_services.rpc.attention import AttentionServicer
 from interp_services.rpc.attribution import AttributionServicer
+from interp_services.rpc.circuits import CircuitsServicer
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.model_host import ModelHostServicer
 from interp_services.rpc.probing import ProbingServicer
@@ -173,6 +175,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         factory=lambda env: ProbingServicer(env.client("model_host"), env.store, *_limits(env)),
         calls=("model_host",),
         deployment={"num_cpus": 0.25, "max_ongoing_requests": 4},
+    ),
+    ServiceSpec(
+        key="circuits",
+        descriptor=circuits_service_pb2.DESCRIPTOR.services_by_name["CircuitsService"],
+        # Every experiment is RunModel calls: the forward and backward passes run in the model
+        # host, this replica only packs batches and scores edges.
+        factory=lambda env: CircuitsServicer(env.client("model_host"), env.store, *_limits(env)),
+        calls=("model_host",),
+        deployment={"num_cpus": 0.1, "max_ongoing_requests": 4},
     ),
     ServiceSpec(
         key="storage",
