@@ -208,7 +208,8 @@ function lineChart(series, o) {
 // red, m = the largest |value| unless o.hi), lo, hi (the scale's ends; default the values'),
 // cls (class of the table), corner (top-left header), tip(r, c, v) -> the cell's tooltip,
 // showValues (the number in each cell, o.digits significant digits), rowMax (outline each row's
-// largest value), caption (text above the legend), loLabel/hiLabel (the legend's ends).
+// largest value), caption (text above the legend), loLabel/hiLabel (the legend's ends), stops
+// (the colours of a 'seq' scale from lo to hi, [[r, g, b], ...]; default white to blue).
 function heatMap(o) {
   const rows = asArray(o.rows), cols = asArray(o.cols);
   const vals = rows.map((_, r) => cols.map((__, c) => { const v = o.value(r, c); return isNum(v) ? v : null; }));
@@ -223,13 +224,14 @@ function heatMap(o) {
     hi = isNum(o.hi) ? o.hi : (all.length ? Math.max(...all) : 1);
   }
   const position = v => (div ? (hi > 0 ? v / hi : 0) : (hi > lo ? (v - lo) / (hi - lo) : 0.5));
-  const colour = v => (div ? divColor(position(v)) : seqColor(position(v)));
+  const seq = t => (Array.isArray(o.stops) && o.stops.length > 1 ? stopColor(o.stops, t) : seqColor(t));
+  const colour = v => (div ? divColor(position(v)) : seq(position(v)));
   const dark = v => (div ? Math.abs(position(v)) > 0.6 : position(v) > 0.6);
   const wrap = el('div', {class: 'heatwrap-box'});
   if (o.caption) wrap.append(el('p', {class: 'caption', text: o.caption}));
   // legend: the scale's colours from lo to hi
   const steps = [];
-  for (let k = 0; k <= 10; k++) steps.push((div ? divColor(-1 + k / 5) : seqColor(k / 10)) + ' ' + (k * 10) + '%');
+  for (let k = 0; k <= 10; k++) steps.push((div ? divColor(-1 + k / 5) : seq(k / 10)) + ' ' + (k * 10) + '%');
   wrap.append(el('div', {class: 'heat-legend', dataset: {lo: String(lo), hi: String(hi)}}, [
     el('span', {class: 'lo', text: o.loLabel || short(lo, 3)}),
     el('span', {class: 'bar', vars: {'display': 'inline-block', 'width': '160px', 'height': '10px', 'border': '1px solid #d8dee4',
