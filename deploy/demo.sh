@@ -86,5 +86,12 @@ echo
   --probe-dataset examples/probing/linguistic_probing_suite.json \
   --layers "0,5,10,15,20,25,29" --skip-mdl --output "$OUT/linguistic_probes/"
 echo
+# Where SmolLM2 looks up "Eiffel Tower -> Paris": causal tracing (noise on the subject, each
+# layer's residual stream at each token restored in turn; 2 noise samples for speed).
+"${CLI[@]}" trace-information-flow --endpoint "127.0.0.1:$PORT" \
+  --model-name smollm2-135m \
+  --input-text "The Eiffel Tower is located in the city of" --subject "Eiffel Tower" \
+  --states hidden --samples 2 --output "$OUT/causal_trace.html"
+echo
 echo "Open $OUT/attention_analysis.html, $OUT/attention_comparison/comparison.html, $OUT/prediction_explanation.html,"
-echo "$OUT/logit_lens.html, $OUT/activation_analysis/report.html and $OUT/linguistic_probes/report.html in a browser."
+echo "$OUT/logit_lens.html, $OUT/activation_analysis/report.html, $OUT/linguistic_probes/report.html and $OUT/causal_trace.html in a browser."

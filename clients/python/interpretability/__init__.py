@@ -6,6 +6,7 @@ Example:
 """
 
 from interpretability import attribution
+from interpretability.circuits import AlgorithmDiscovery, MechanisticAnalyzer
 from interpretability.client import Client, from_numpy, to_numpy
 from interpretability.errors import (
     Cancelled,
@@ -23,6 +24,7 @@ from interpretability.errors import (
 from interpretability.experiments import (
     activation_score,
     class_score,
+    edge_patch,
     logit_difference,
     mean_ablation,
     noise,
@@ -35,6 +37,7 @@ from interpretability.experiments import (
 from interpretability.probing import CrossLingualAnalyzer, RepresentationComparer
 
 __all__ = [
+    "AlgorithmDiscovery",
     "Cancelled",
     "Client",
     "CrossLingualAnalyzer",
@@ -43,6 +46,7 @@ __all__ = [
     "Internal",
     "InterpClientError",
     "InvalidArgument",
+    "MechanisticAnalyzer",
     "NotFound",
     "PermissionDenied",
     "RepresentationComparer",
@@ -52,6 +56,7 @@ __all__ = [
     "activation_score",
     "attribution",
     "class_score",
+    "edge_patch",
     "from_numpy",
     "logit_difference",
     "mean_ablation",

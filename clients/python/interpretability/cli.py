@@ -617,10 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     attribution_flags(p)
     p.set_defaults(func=cmd_explain_prediction)
 
-    from interpretability import activation_commands, probing_commands
+    from interpretability import activation_commands, circuit_commands, probing_commands
 
     activation_commands.add_commands(sub, common)
     probing_commands.add_commands(sub, common)
+    circuit_commands.add_commands(sub, common)
 
     p = sub.add_parser("list-models", parents=[common], help="models the fleet can serve")
     p.set_defaults(func=cmd_list_models)

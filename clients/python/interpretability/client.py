@@ -25,6 +25,8 @@ from interp.v1 import attention_service_pb2 as apb
 from interp.v1 import attention_service_pb2_grpc as apb_grpc
 from interp.v1 import attribution_service_pb2 as atpb
 from interp.v1 import attribution_service_pb2_grpc as atpb_grpc
+from interp.v1 import circuits_service_pb2 as cipb
+from interp.v1 import circuits_service_pb2_grpc as cipb_grpc
 from interp.v1 import common_pb2 as cpb
 from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import model_host_service_pb2_grpc as mpb_grpc
@@ -150,6 +152,7 @@ class Client:
         self.attribution = atpb_grpc.AttributionServiceStub(self.channel)
         self.activations = acpb_grpc.ActivationsServiceStub(self.channel)
         self.probing = ppb_grpc.ProbingServiceStub(self.channel)
+        self.circuits = cipb_grpc.CircuitsServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -489,6 +492,68 @@ class Client:
             pairing=ppb.LAYER_PAIRING_UNSPECIFIED if pairing == "auto" else _enum_value(ppb.LayerPairing, "LAYER_PAIRING_", pairing),
         )
         return _final(self._stream(self.probing.CompareRepresentations, req, timeout), on_progress, "comparison")
+
+    # -- circuits --------------------------------------------------------------------------------
+    def patch_activations(self, model: str, task: cipb.CircuitTask, *, components: Sequence[str] = (), per_position: bool = False,
+                          method: str = "activation", on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
+                          timeout: float | None = None) -> cipb.PatchingResult:
+        """Normalised patching maps of ``task`` (from :func:`interpretability.circuit_tasks.task_message`):
+        ``components`` from ``resid_pre``, ``attn_out``, ``mlp_out``, ``head_result`` (default
+        all), by position or over all positions; ``method`` ``"activation"`` or ``"attribution"``."""
+        req = cipb.PatchActivationsRequest(
+            model=model, task=task, per_position=per_position, method=_enum_value(cipb.PatchingMethod, "PATCHING_METHOD_", method),
+            components=[_enum_value(cipb.Component, "COMPONENT_", c) for c in components],
+        )
+        return _final(self._stream(self.circuits.PatchActivations, req, timeout), on_progress, "patching")
+
+    def patch_paths(self, model: str, task: cipb.CircuitTask, senders: Sequence[str], receivers: Sequence[str], *,
+                    timeout: float | None = None) -> cipb.PatchPathsResponse:
+        """The effect of the edges from ``senders`` (``input``, ``a{L}.h{H}``, ``m{L}``) to
+        ``receivers`` (``a{L}.h{H}[.q|.k|.v]``, ``m{L}``, ``logits``), jointly and per pair."""
+        req = cipb.PatchPathsRequest(model=model, task=task, senders=list(senders), receivers=list(receivers))
+        return self._call(self.circuits.PatchPaths, req, timeout)
+
+    def discover_circuit(self, model: str, task: cipb.CircuitTask, *, method: str = "eap", circuit_types: Sequence[str] = (),
+                         threshold: float = 0.0, top_edges: int = 0, ig_steps: int = 0, ablation: str = "resample",
+                         minimality: bool = False, on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
+                         timeout: float | None = None) -> cipb.CircuitResult:
+        """A circuit per type (``attention_only``, ``mlp_only``, ``mixed``) by ``method``
+        (``eap``, ``eap_ig``, ``acdc``, ``edge_patching``), with its faithfulness under
+        ``ablation`` (``resample`` or ``mean``)."""
+        req = cipb.DiscoverCircuitRequest(
+            model=model, task=task, method=_enum_value(cipb.CircuitMethod, "CIRCUIT_METHOD_", method),
+            circuit_types=[_enum_value(cipb.CircuitType, "CIRCUIT_TYPE_", t) for t in circuit_types], threshold=threshold,
+            top_edges=top_edges, ig_steps=ig_steps, ablation=_enum_value(cipb.Ablation, "ABLATION_", ablation), minimality=minimality,
+        )
+        return _final(self._stream(self.circuits.DiscoverCircuit, req, timeout), on_progress, "circuit")
+
+    def trace_causal_flow(self, model: str, prompt: str, *, subject: str = "", subject_positions: Sequence[int] = (), target: str = "",
+                          states: Sequence[str] = (), noise_scale: float = 0.0, samples: int = 0, window: int = 0, seed: int = 0,
+                          on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
+                          timeout: float | None = None) -> cipb.CausalTrace:
+        """Causal tracing of ``prompt``: noise on ``subject`` (a substring) and the
+        probability of ``target`` (default: the model's top prediction) restored per state
+        (``hidden``, ``mlp``, ``attn``), layer and token."""
+        req = cipb.TraceCausalFlowRequest(
+            model=model, prompt=prompt, subject=subject, subject_positions=list(subject_positions), target=target,
+            states=[_enum_value(cipb.TraceState, "TRACE_STATE_", s) for s in states], noise_scale=noise_scale, samples=samples,
+            window=window, seed=seed,
+        )
+        return _final(self._stream(self.circuits.TraceCausalFlow, req, timeout), on_progress, "tracing")
+
+    def detect_heads(self, model: str, *, sequence_length: int = 0, num_sequences: int = 0, seed: int = 0,
+                     timeout: float | None = None) -> cipb.DetectHeadsResponse:
+        """Previous-token, duplicate-token and induction scores of every head."""
+        req = cipb.DetectHeadsRequest(model=model, sequence_length=sequence_length, num_sequences=num_sequences, seed=seed)
+        return self._call(self.circuits.DetectHeads, req, timeout)
+
+    def find_algorithm(self, model: str, algorithm: str, *, modulus: int = 0, seed: int = 0, sequence_length: int = 0,
+                       on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
+                       timeout: float | None = None) -> cipb.AlgorithmResult:
+        """How a toy model implements ``algorithm`` (``modular_addition`` or ``induction``)."""
+        req = cipb.FindAlgorithmRequest(model=model, algorithm=_enum_value(cipb.Algorithm, "ALGORITHM_", algorithm), modulus=modulus,
+                                        seed=seed, sequence_length=sequence_length)
+        return _final(self._stream(self.circuits.FindAlgorithm, req, timeout), on_progress, "algorithm")
 
     # -- storage ---------------------------------------------------------------------------------
     @staticmethod
