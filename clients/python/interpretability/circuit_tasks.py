@@ -44,13 +44,10 @@ Standard library only (no torch, no numpy).
 
 from __future__ import annotations
 
-import bisect
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from interpretability.datasets import DatasetError, json_type, read_bytes
+from interpretability.datasets import DatasetError, decode_text, json_type, line_of, parse_located_json, read_bytes
 
 __all__ = ["BUILTIN_TASKS", "METRICS", "CircuitTask", "PromptPair", "builtin_task_path", "load_circuit_task"]
 
@@ -117,70 +114,7 @@ def load_circuit_task(path_or_name: str | Path) -> CircuitTask:
         if given in BUILTIN_TASKS or Path(given).suffix:
             raise
         raise DatasetError(f"{exc.message}; not a built-in task either (built-in: {', '.join(BUILTIN_TASKS)})", given) from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"invalid UTF-8 ({exc.reason})", shown, data[: exc.start].count(b"\n") + 1) from exc
-    return _parse_task(_parse_json(text, shown), shown)
-
-
-# -- JSON with line numbers ----------------------------------------------------------------------
-
-
-class _Located(dict):
-    """A decoded JSON object and the 1-based line of its opening brace."""
-
-    __slots__ = ("line",)
-
-
-class _LocatedList(list):
-    """A decoded JSON array and the 1-based line where each of its elements starts."""
-
-    __slots__ = ("lines",)
-
-
-def _parse_json(text: str, path: str) -> object:
-    """``json.loads`` whose objects know the line of their opening brace, and whose arrays the
-    line of each element."""
-    newlines = [m.start() for m in re.finditer("\n", text)]
-    decoder = json.JSONDecoder()
-    parse_object, parse_array = decoder.parse_object, decoder.parse_array
-
-    def line_of(offset: int) -> int:
-        return bisect.bisect_left(newlines, offset) + 1
-
-    def located_object(s_and_end, *args):
-        _, start = s_and_end  # the offset just after "{"
-        value, end = parse_object(s_and_end, *args)
-        obj = _Located(value)
-        obj.line = line_of(start - 1)
-        return obj, end
-
-    def located_array(s_and_end, scan_once):
-        starts: list[int] = []
-
-        def scan_element(string, idx):
-            starts.append(idx)
-            return scan_once(string, idx)
-
-        value, end = parse_array(s_and_end, scan_element)
-        array = _LocatedList(value)
-        array.lines = [line_of(i) for i in starts]
-        return array, end
-
-    decoder.parse_object, decoder.parse_array = located_object, located_array
-    # The pure-Python scanner calls ``parse_object`` through the decoder (the C one does not).
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
-    try:
-        return decoder.decode(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
-    except RecursionError as exc:
-        raise DatasetError("invalid JSON: nested too deeply", path, 0) from exc
-
-
-def _line(obj: object, default: int) -> int:
-    return getattr(obj, "line", default)
+    return _parse_task(parse_located_json(decode_text(data, shown), shown), shown)
 
 
 # -- the task ------------------------------------------------------------------------------------
@@ -189,7 +123,7 @@ def _line(obj: object, default: int) -> int:
 def _parse_task(document: object, path: str) -> CircuitTask:
     if not isinstance(document, dict):
         raise DatasetError(f"expected a task object with 'name', 'metric' and 'pairs', got {json_type(document)}", path, 1)
-    line = _line(document, 1)
+    line = line_of(document, 1)
     name = document.get("name")
     if not isinstance(name, str) or not name.strip():
         raise DatasetError(f"'name' must be a non-empty string, got {_shown(name)}", path, line)

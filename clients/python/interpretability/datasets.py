@@ -40,8 +40,10 @@ Standard library only (no torch, no numpy).
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -390,3 +392,72 @@ def split_concept(dataset: Dataset, control: Dataset | None, *, concept_label: s
             0,
         )
     return concept_texts, control_texts
+
+
+# -- JSON with line numbers ----------------------------------------------------------------------
+
+
+class Located(dict):
+    """A decoded JSON object and the 1-based line of its opening brace."""
+
+    __slots__ = ("line",)
+
+
+class LocatedList(list):
+    """A decoded JSON array and the 1-based line where each of its elements starts."""
+
+    __slots__ = ("lines",)
+
+
+def decode_text(data: bytes, path: str) -> str:
+    """UTF-8 (a BOM allowed), or a DatasetError naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"invalid UTF-8 ({exc.reason})", path, data[: exc.start].count(b"\n") + 1) from exc
+
+
+def parse_located_json(text: str, path: str) -> object:
+    """``json.loads`` whose objects are :class:`Located` (they know the line of their opening
+    brace) and whose arrays are :class:`LocatedList` (they know the line of each element), so a
+    dataset's errors can name the line of the entry at fault."""
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    decoder = json.JSONDecoder()
+    parse_object, parse_array = decoder.parse_object, decoder.parse_array
+
+    def at(offset: int) -> int:
+        return bisect.bisect_left(newlines, offset) + 1
+
+    def located_object(s_and_end, *args):
+        _, start = s_and_end  # the offset just after "{"
+        value, end = parse_object(s_and_end, *args)
+        obj = Located(value)
+        obj.line = at(start - 1)
+        return obj, end
+
+    def located_array(s_and_end, scan_once):
+        starts: list[int] = []
+
+        def scan_element(string, idx):
+            starts.append(idx)
+            return scan_once(string, idx)
+
+        value, end = parse_array(s_and_end, scan_element)
+        array = LocatedList(value)
+        array.lines = [at(i) for i in starts]
+        return array, end
+
+    decoder.parse_object, decoder.parse_array = located_object, located_array
+    # The pure-Python scanner calls ``parse_object`` through the decoder (the C one does not).
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        return decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
+    except RecursionError as exc:
+        raise DatasetError("invalid JSON: nested too deeply", path, 0) from exc
+
+
+def line_of(obj: object, default: int) -> int:
+    """The line a value of :func:`parse_located_json` starts on, or ``default``."""
+    return getattr(obj, "line", default)

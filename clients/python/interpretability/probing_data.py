@@ -77,7 +77,6 @@ Standard library and the generated ``interp.v1`` classes only (no torch, no nump
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import json
@@ -89,7 +88,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp.v1 import probing_service_pb2 as ppb
-from interpretability.datasets import DatasetError, json_type, read_bytes
+from interpretability.datasets import DatasetError, decode_text, json_type, line_of, parse_located_json, read_bytes
 
 __all__ = [
     "LEVELS",
@@ -133,56 +132,6 @@ class ProbeDataset:
     tasks: list[ppb.ProbeTask]
     bias: ppb.BiasAnalysis | None
     path: str
-
-
-# -- JSON with line numbers ----------------------------------------------------------------------
-
-
-class _Located(dict):
-    """A decoded JSON object and the 1-based line of its opening brace."""
-
-    __slots__ = ("line",)
-
-
-def _line_of(line_starts: list[int], offset: int) -> int:
-    """1-based line of a character offset, given the offsets of the newlines."""
-    return bisect.bisect_left(line_starts, offset) + 1
-
-
-def _decode_text(data: bytes, path: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DatasetError(f"invalid UTF-8 ({exc.reason})", path, line) from exc
-
-
-def _parse_json(text: str, path: str) -> object:
-    """``json.loads`` whose objects are :class:`_Located` (they know their line)."""
-    newlines = [m.start() for m in re.finditer("\n", text)]
-    decoder = json.JSONDecoder()
-    parse_object = decoder.parse_object
-
-    def located_object(s_and_end, *args):
-        _, start = s_and_end  # the offset just after "{"
-        value, end = parse_object(s_and_end, *args)
-        obj = _Located(value)
-        obj.line = _line_of(newlines, start - 1)
-        return obj, end
-
-    decoder.parse_object = located_object
-    # The pure-Python scanner calls ``parse_object`` through the decoder (the C one does not).
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
-    try:
-        return decoder.decode(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
-    except RecursionError as exc:
-        raise DatasetError("invalid JSON: nested too deeply", path, 0) from exc
-
-
-def _line(obj: object, default: int) -> int:
-    return getattr(obj, "line", default)
 
 
 # -- examples ------------------------------------------------------------------------------------
@@ -343,12 +292,12 @@ def _load_suite(document: dict, path: str, name: str, level: int | None, text_fi
     if raw_tasks is None:
         keys = ", ".join(repr(k) for k in list(document)[:8]) or "none"
         message = f"expected a suite object with a 'tasks' list (keys: {keys}) or a list of examples"
-        raise DatasetError(message, path, _line(document, 1))
+        raise DatasetError(message, path, line_of(document, 1))
     if not isinstance(raw_tasks, list) or not raw_tasks:
-        raise DatasetError(f"'tasks' must be a non-empty list, got {json_type(raw_tasks)}", path, _line(document, 1))
+        raise DatasetError(f"'tasks' must be a non-empty list, got {json_type(raw_tasks)}", path, line_of(document, 1))
     tasks: list[_Task] = []
     for t, raw in enumerate(raw_tasks, start=1):
-        line = _line(raw, _line(document, 1))
+        line = line_of(raw, line_of(document, 1))
         if not isinstance(raw, dict):
             raise DatasetError(f"task {t}: expected an object, got {json_type(raw)}", path, line)
         task_name = raw.get("name")
@@ -367,18 +316,18 @@ def _load_suite(document: dict, path: str, name: str, level: int | None, text_fi
             raise DatasetError(f"{what}: missing 'examples' (a list), got {json_type(examples)}", path, line)
         task = _Task(task_name, task_level, line, [])
         for e, obj in enumerate(examples, start=1):
-            example_line = _line(obj, line)
+            example_line = line_of(obj, line)
             ctx = _Context(path, example_line, f"example {e} of task {task_name!r}")
             task.examples.append(_make_example(obj, task_level, ctx, f"{name}:{example_line}", text_field, label_field))
         tasks.append(task)
     bias = None
     if document.get("bias") is not None:
-        bias = _load_bias(document["bias"], path, name, _line(document, 1))
+        bias = _load_bias(document["bias"], path, name, line_of(document, 1))
     return tasks, bias
 
 
 def _load_bias(raw: object, path: str, name: str, default_line: int) -> tuple[ppb.BiasAnalysis, int]:
-    line = _line(raw, default_line)
+    line = line_of(raw, default_line)
     if not isinstance(raw, dict):
         raise DatasetError(f"'bias' must be an object, got {json_type(raw)}", path, line)
     protected = raw.get("protected_task")
@@ -389,7 +338,7 @@ def _load_bias(raw: object, path: str, name: str, default_line: int) -> tuple[pp
     if not isinstance(pairs, list):
         raise DatasetError(f"bias: 'pairs' must be a list, got {json_type(pairs)}", path, line)
     for p, pair in enumerate(pairs, start=1):
-        pair_line = _line(pair, line)
+        pair_line = line_of(pair, line)
         if not isinstance(pair, dict):
             raise DatasetError(f"bias pair {p}: expected an object, got {json_type(pair)}", path, pair_line)
         sides = {}
@@ -406,11 +355,11 @@ def _load_bias(raw: object, path: str, name: str, default_line: int) -> tuple[pp
 
 
 def _load_json(data: bytes, path: str, name: str, level, task_name, text_field, label_field):
-    document = _parse_json(_decode_text(data, path), path)
+    document = parse_located_json(decode_text(data, path), path)
     if isinstance(document, list):
         task = _Task(task_name or Path(path).stem, level if level is not None else ppb.PROBE_LEVEL_SENTENCE, 1, [])
         for e, obj in enumerate(document, start=1):
-            line = _line(obj, 1)
+            line = line_of(obj, 1)
             ctx = _Context(path, line, f"example {e}")
             task.examples.append(_make_example(obj, task.level, ctx, f"{name}:{line}", text_field, label_field))
         return [task], None
@@ -425,7 +374,7 @@ def _load_json(data: bytes, path: str, name: str, level, task_name, text_field, 
 def _jsonl_values(data: bytes, path: str) -> Iterator[tuple[int, object]]:
     """(line number, value) of each non-blank line of a JSONL file; a malformed line stops the
     load with its line number."""
-    for number, line in enumerate(_decode_text(data, path).split("\n"), start=1):
+    for number, line in enumerate(decode_text(data, path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -460,7 +409,7 @@ def _load_jsonl(data: bytes, path: str, name: str, level, task_name, text_field,
 def _load_csv(data: bytes, path: str, name: str, level, task_name, text_field, label_field):
     if level is not None and level != ppb.PROBE_LEVEL_SENTENCE:
         raise DatasetError(f"a CSV file holds sentence-level tasks only, not {level_name(level)!r}", path, 0)
-    text = _decode_text(data, path)
+    text = decode_text(data, path)
     reader = csv.reader(io.StringIO(text, newline=""))
     default_name = task_name or Path(path).stem
     header: list[str] | None = None
@@ -505,7 +454,7 @@ def _load_csv(data: bytes, path: str, name: str, level, task_name, text_field, l
 def _load_conllu(data: bytes, path: str, name: str, level, task_name):
     if task_name is not None:
         raise DatasetError("task_name does not apply to CoNLL-U (its tasks are pos_tagging, parsing and depth)", path, 0)
-    text = _decode_text(data, path)
+    text = decode_text(data, path)
     sentences = []  # (start line, text, sent_id, words, upos, heads, lines, has multiword tokens)
     current: dict | None = None
 
@@ -774,26 +723,26 @@ def _parallel_entries(entries: list[tuple[object, int, str]], declared: list[str
 
 
 def _parallel_json(data: bytes, path: str) -> dict[str, list[str]]:
-    document = _parse_json(_decode_text(data, path), path)
+    document = parse_located_json(decode_text(data, path), path)
     if isinstance(document, list):
-        entries = [(e, _line(e, 1), f"sentence {i}") for i, e in enumerate(document, start=1)]
+        entries = [(e, line_of(e, 1), f"sentence {i}") for i, e in enumerate(document, start=1)]
         return _parallel_entries(entries, None, path)
     if not isinstance(document, dict):
         raise DatasetError(f"expected a JSON object or list, got {json_type(document)}", path, 1)
     if "sentences" in document:
         sentences = document["sentences"]
         if not isinstance(sentences, list):
-            raise DatasetError(f"'sentences' must be a list, got {json_type(sentences)}", path, _line(document, 1))
+            raise DatasetError(f"'sentences' must be a list, got {json_type(sentences)}", path, line_of(document, 1))
         declared = document.get("languages")
         if declared is not None:
             if not isinstance(declared, list) or not all(isinstance(x, str) and x for x in declared) or not declared:
-                raise DatasetError("'languages' must be a non-empty list of language names", path, _line(document, 1))
+                raise DatasetError("'languages' must be a non-empty list of language names", path, line_of(document, 1))
             if len(set(declared)) != len(declared):
-                raise DatasetError(f"'languages' names a language twice: {', '.join(declared)}", path, _line(document, 1))
-        entries = [(e, _line(e, _line(document, 1)), f"sentence {i}") for i, e in enumerate(sentences, start=1)]
+                raise DatasetError(f"'languages' names a language twice: {', '.join(declared)}", path, line_of(document, 1))
+        entries = [(e, line_of(e, line_of(document, 1)), f"sentence {i}") for i, e in enumerate(sentences, start=1)]
         return _parallel_entries(entries, declared, path)
     # {"en": [...], "fr": [...]}
-    line = _line(document, 1)
+    line = line_of(document, 1)
     columns: dict[str, list[str]] = {}
     for language, texts in document.items():
         if not isinstance(texts, list):
