@@ -40,16 +40,7 @@ def _task(spec: str):
 
 
 def _outputs(output: str, stem: str) -> tuple[Path, Path | None]:
-    """(JSON path, HTML path or None): a .json or .html file, or a directory."""
-    path = Path(output)
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return path, None
-    if suffix in (".html", ".htm"):
-        return path.with_suffix(".json"), path
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--output: {path} exists and is not a directory (or use a .json or .html name)")
-    return path / f"{stem}.json", path / f"{stem}.html"
+    return _cli().output_paths(output, f"{stem}.json", f"{stem}.html")
 
 
 def _finish(data: Any, findings: list[str], json_path: Path, html: list[tuple[Path, str]]) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from interp.v1 import circuits_service_pb2 as cipb
 from interp.v1 import common_pb2 as cpb
 from interpretability.circuit_tasks import CircuitTask, load_circuit_task
-from interpretability.client import DEFAULT_ENDPOINT, Client
+from interpretability.client import Analyzer
 from interpretability.results import message_to_dict
 
 __all__ = ["AlgorithmDiscovery", "MechanisticAnalyzer", "task_message", "report_data"]
@@ -71,20 +71,7 @@ def report_data(result: Any, *, model: str = "", task: str = "", circuit: int = 
     return data
 
 
-class _Analyzer:
-    def __init__(self, client: Client | None = None, *, endpoint: str = DEFAULT_ENDPOINT, api_key: str | None = None) -> None:
-        self._client = client
-        self._endpoint = endpoint
-        self._api_key = api_key
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            self._client = Client(self._endpoint, api_key=self._api_key)
-        return self._client
-
-
-class MechanisticAnalyzer(_Analyzer):
+class MechanisticAnalyzer(Analyzer):
     """Circuits and information flow of a model on a task.
 
     Args:
@@ -164,7 +151,7 @@ class MechanisticAnalyzer(_Analyzer):
         )
 
 
-class AlgorithmDiscovery(_Analyzer):
+class AlgorithmDiscovery(Analyzer):
     """How a (toy) model implements an algorithm, found by intervention and confirmed by
     ablation."""
 

@@ -90,6 +90,21 @@ def _load_with_progress(client: Client, model: str) -> None:
             bar.close()
 
 
+def output_paths(output: str, json_name: str, html_name: str | None) -> tuple[Path, Path | None]:
+    """Where a command writes: ``(JSON path, HTML path or None)`` for an ``--output`` that is a
+    .json file (JSON only), an .html file (the JSON beside it) or a directory (both inside it,
+    named ``json_name`` and ``html_name``)."""
+    path = Path(output)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return path, None
+    if suffix in (".html", ".htm"):
+        return path.with_suffix(".json"), path
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--output: {path} exists and is not a directory (or use a .json or .html name)")
+    return path / json_name, None if html_name is None else path / html_name
+
+
 def _write_report(data: Any, output: Path, render: Callable[[Any], str] | None) -> list[Path]:
     """Write by suffix: ``.json`` (the data), or ``.html`` (the page ``render`` makes, plus the
     JSON beside it). Returns what was written."""

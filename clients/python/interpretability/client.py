@@ -590,3 +590,19 @@ __all__ = [
     "from_numpy",
     "to_numpy",
 ]
+
+
+class Analyzer:
+    """Base of the SDK's analyzer classes (``CrossLingualAnalyzer``, ``MechanisticAnalyzer``,
+    ...): a given :class:`Client`, or one connected to ``endpoint`` on first use."""
+
+    def __init__(self, client: Client | None = None, *, endpoint: str = DEFAULT_ENDPOINT, api_key: str | None = None) -> None:
+        self._client = client
+        self._endpoint = endpoint
+        self._api_key = api_key
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self._endpoint, api_key=self._api_key)
+        return self._client

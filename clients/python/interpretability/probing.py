@@ -20,26 +20,13 @@ from pathlib import Path
 
 from interp.v1 import common_pb2 as cpb
 from interp.v1 import probing_service_pb2 as ppb
-from interpretability.client import DEFAULT_ENDPOINT, Client
+from interpretability.client import Analyzer
 from interpretability.probing_data import load_parallel_sentences
 
 __all__ = ["CrossLingualAnalyzer", "RepresentationComparer"]
 
 
-class _Analyzer:
-    def __init__(self, client: Client | None = None, *, endpoint: str = DEFAULT_ENDPOINT, api_key: str | None = None) -> None:
-        self._client = client
-        self._endpoint = endpoint
-        self._api_key = api_key
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            self._client = Client(self._endpoint, api_key=self._api_key)
-        return self._client
-
-
-class CrossLingualAnalyzer(_Analyzer):
+class CrossLingualAnalyzer(Analyzer):
     """How much a model's representations of translations agree, layer by layer.
 
     Args:
@@ -93,7 +80,7 @@ class CrossLingualAnalyzer(_Analyzer):
         )
 
 
-class RepresentationComparer(_Analyzer):
+class RepresentationComparer(Analyzer):
     """Layer-by-layer similarity of two models (or two checkpoints) on the same texts."""
 
     def compare_models(

@@ -57,16 +57,7 @@ def _options(args: argparse.Namespace) -> pb.ProbeOptions:
 
 
 def _outputs(output: str, default_dir_name: str) -> tuple[Path, Path | None]:
-    """(JSON path, HTML path or None): a .json or .html file, or a directory."""
-    path = Path(output)
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return path, None
-    if suffix in (".html", ".htm"):
-        return path.with_suffix(".json"), path
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--output: {path} exists and is not a directory (or use a .json or .html name)")
-    return path / f"{default_dir_name}.json", path / "report.html"
+    return _cli().output_paths(output, f"{default_dir_name}.json", "report.html")
 
 
 def _probe(args: argparse.Namespace, ds: ProbeDataset, bias: pb.BiasAnalysis | None, layers: list[int], title: str) -> int:
