@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import json
 
-import grpc
 import numpy as np
 import pytest
 import torch
 
 from interp.v1 import probing_service_pb2 as pb
 from interp_services.core.probing import group_split, items_of
-from interpretability import Client, InterpClientError
+from interpretability import Client
 from interpretability.probing import CrossLingualAnalyzer
 from interpretability.probing_data import load_probe_dataset
 from tests.conftest import DEV_KEY, ROOT, run_cli
+from tests.support.errors import assert_invalid_argument
 from tests.support.streams import assert_worker_stops
 
 SUITE = ROOT / "examples" / "probing" / "linguistic_probing_suite.json"
@@ -302,10 +302,7 @@ BAD = [
 
 @pytest.mark.parametrize("case, reason, field", BAD, ids=[b[0] for b in BAD])
 def test_bad_requests_get_invalid_argument_with_a_reason(client, case, reason, field):
-    with pytest.raises(InterpClientError) as e:
-        _bad(client, case)()
-    assert (e.value.code, e.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason), str(e.value)
-    assert field in [v.field for v in e.value.violations], (field, e.value.violations)
+    assert_invalid_argument(_bad(client, case), reason, field)
 
 
 def test_cancelling_stops_the_probe(local_fleet, client):

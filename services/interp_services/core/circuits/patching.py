@@ -81,7 +81,7 @@ def activation_patching(
     length = len(task.clean[0])
     maps = []
     for comp in components:
-        cells, col_label, cols = _cells(comp, info.num_layers, info.num_heads, length, per_position)
+        cells, _, _ = _cells(comp, info.num_layers, info.num_heads, length, per_position)
         site = COMPONENTS[comp]
 
         def builder(cell):
@@ -102,19 +102,16 @@ def activation_patching(
             return build
 
         result = run_groups(runner, task, [builder(c) for c in cells], base="corrupted", source="clean", monitor=monitor, stage=f"patching {comp}")
-        values = normalise(result.values, clean, corrupted)
-        n_cols = len(cols) if cols else length
-        maps.append(
-            PatchingMap(
-                comp,
-                "layer",
-                col_label,
-                [str(layer) for layer in range(info.num_layers)],
-                cols or (tokens or [str(p) for p in range(length)]),
-                values.reshape(info.num_layers, n_cols),
-            )
-        )
+        maps.append(_map(comp, info, length, per_position, tokens, normalise(result.values, clean, corrupted)))
     return maps
+
+
+def _map(component: str, info, length: int, per_position: bool, tokens: list[str] | None, values: torch.Tensor) -> PatchingMap:
+    """A map of ``values`` (one per cell of :func:`_cells`, in order) with its labels."""
+    _, col_label, cols = _cells(component, info.num_layers, info.num_heads, length, per_position)
+    cols = cols or tokens or [str(p) for p in range(length)]
+    rows = [str(layer) for layer in range(info.num_layers)]
+    return PatchingMap(component, "layer", col_label, rows, cols, values.reshape(info.num_layers, len(cols)))
 
 
 def attribution_patching(
@@ -154,11 +151,5 @@ def attribution_patching(
                 rows.append(est.sum(dim=0, keepdim=True))
         values = torch.stack(rows)
         span = clean - corrupted
-        values = values / span if abs(span) > 1e-12 else values * 0.0
-        _, col_label, cols = _cells(comp, info.num_layers, info.num_heads, length, per_position)
-        maps.append(
-            PatchingMap(
-                comp, "layer", col_label, [str(layer) for layer in range(info.num_layers)], cols or (tokens or [str(p) for p in range(length)]), values
-            )
-        )
+        maps.append(_map(comp, info, length, per_position, tokens, values / span if abs(span) > 1e-12 else values * 0.0))
     return maps
