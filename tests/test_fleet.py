@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from interp.v1 import attention_service_pb2 as apb
-from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import circuits_service_pb2 as cipb
+from interp.v1 import model_host_service_pb2 as mpb
 from interp.v1 import probing_service_pb2 as ppb
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import (
