@@ -13,7 +13,7 @@ import pytest
 from interp.v1 import circuits_service_pb2 as pb
 from interpretability import AlgorithmDiscovery, Client, InterpClientError, MechanisticAnalyzer
 from interpretability.circuits import task_message
-from tests.conftest import DEV_KEY, TOY_MODEL, run_cli
+from tests.conftest import DEV_KEY, ROOT, TOY_MODEL, run_cli
 from tests.support.errors import assert_invalid_argument
 from tests.support.streams import assert_worker_stops
 
@@ -77,6 +77,17 @@ def test_algorithm_discovery_confirms_induction_by_ablation(client):
     assert any(e.sender == "a0.h0" and e.receiver == "a1.h0" and e.input == "k" for e in ind.circuit.edges)
     with pytest.raises(ValueError, match="search_method"):
         AlgorithmDiscovery(client).find_algorithm_implementation(str(TOY_MODEL), algorithm="induction", search_method="guessing")
+
+
+def test_algorithm_discovery_finds_the_key_frequencies_of_modular_addition(client):
+    """The project's modular-addition model (tests/toy_models/modular_addition.py, p = 59):
+    a handful of Fourier frequencies carry it, and nothing else is needed."""
+    res = AlgorithmDiscovery(client).find_algorithm_implementation(str(ROOT / "tests" / "fixtures" / "toy_modular"),
+                                                                   algorithm="modular_arithmetic")
+    m = res.modular_addition
+    assert m.modulus == 59 and m.accuracy > 0.99 and 2 <= len(m.key_frequencies) <= 8
+    assert m.accuracy_key_only > 0.99 and m.accuracy_control < 0.1
+    assert len(m.frequencies) == 29 and res.runs > 10
 
 
 def test_trace_information_flow_on_smollm2(client):

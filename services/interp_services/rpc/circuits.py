@@ -492,10 +492,15 @@ class CircuitsServicer:
         texts = [str(i) for i in range(p or limit)]
         toks = self._tokenize(request.model, [*texts, "="], tenant)
         ids = [list(t.token_ids) for t in toks]
+        # An id that several numbers share is the unknown token: the numbers end before it.
+        counts: dict[int, int] = {}
+        for row in ids[:-1]:
+            if len(row) == 1:
+                counts[row[0]] = counts.get(row[0], 0) + 1
         seen: set[int] = set()
         numbers: list[int] = []
         for row in ids[:-1]:
-            if len(row) != 1 or row[0] in seen:
+            if len(row) != 1 or counts[row[0]] > 1:
                 break
             seen.add(row[0])
             numbers.append(row[0])
