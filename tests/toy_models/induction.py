@@ -53,6 +53,8 @@ Usage::
 
     python -m tests.toy_models.induction --out tests/fixtures/toy_induction
     # or: python tests/toy_models/induction.py --out ...
+    # a wider variant (more heads per layer, so more edges; benchmarks/bench_circuits.py):
+    python -m tests.toy_models.induction --out /tmp/toy_4h --n-head 4
 
 Loading::
 
@@ -255,16 +257,22 @@ def build_tokenizer() -> Any:
     )
 
 
-def build_model(vocab_size: int) -> Any:
-    """A fresh attention-only ``GPT2LMHeadModel`` (MLP output projections zeroed and frozen)."""
+def build_model(vocab_size: int, *, n_head: int = N_HEAD, n_layer: int = N_LAYER) -> Any:
+    """A fresh attention-only ``GPT2LMHeadModel`` (MLP output projections zeroed and frozen).
+
+    ``n_head`` must divide ``N_EMBD``; the defaults give the project's fixture."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    if n_head < 1 or N_EMBD % n_head:
+        raise ValueError(f"n_head must divide n_embd={N_EMBD}, got {n_head}")
+    if n_layer < 1:
+        raise ValueError(f"n_layer must be >= 1, got {n_layer}")
     config = GPT2Config(
         vocab_size=vocab_size,
         n_positions=N_POSITIONS,
         n_embd=N_EMBD,
-        n_layer=N_LAYER,
-        n_head=N_HEAD,
+        n_layer=n_layer,
+        n_head=n_head,
         n_inner=N_INNER,
         # Dropout would only slow down a model this small and makes the attention noisier.
         resid_pdrop=0.0,
@@ -387,6 +395,8 @@ def train_induction_model(
     batch_size: int = DEFAULT_BATCH_SIZE,
     lr: float = DEFAULT_LR,
     log_every: int = 0,
+    n_head: int = N_HEAD,
+    n_layer: int = N_LAYER,
 ) -> dict[str, Any]:
     """Train the toy model from scratch and save it (model + tokenizer + metrics) to ``out_dir``.
 
@@ -398,6 +408,10 @@ def train_induction_model(
         batch_size: Sequences per step.
         lr: Peak AdamW learning rate (linear warm-up, cosine decay).
         log_every: Print the running loss every this many steps (0: quiet).
+        n_head: Attention heads per layer (must divide ``N_EMBD``). With more than one head
+            per layer the roles are no longer forced onto fixed heads; the defaults give the
+            fixture.
+        n_layer: Layers. ``evaluate`` ablates the last layer's attention.
 
     Returns:
         Metrics: ``train_seconds``, ``final_train_loss``, evaluation metrics from
@@ -412,18 +426,20 @@ def train_induction_model(
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the CI and dev boxes have 2 cores; more threads only thrash
     try:
-        return _train(Path(out_dir), steps, seed, batch_size, lr, log_every)
+        return _train(Path(out_dir), steps, seed, batch_size, lr, log_every, n_head, n_layer)
     finally:
         torch.set_num_threads(threads)  # do not leave a test process changed
 
 
-def _train(out: Path, steps: int, seed: int, batch_size: int, lr: float, log_every: int) -> dict[str, Any]:
+def _train(
+    out: Path, steps: int, seed: int, batch_size: int, lr: float, log_every: int, n_head: int = N_HEAD, n_layer: int = N_LAYER
+) -> dict[str, Any]:
     """The body of :func:`train_induction_model` (thread count already set)."""
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer = build_tokenizer()
-    model = build_model(len(tokenizer))
+    model = build_model(len(tokenizer), n_head=n_head, n_layer=n_layer)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
@@ -460,6 +476,8 @@ def _train(out: Path, steps: int, seed: int, batch_size: int, lr: float, log_eve
         "seed": seed,
         "batch_size": batch_size,
         "lr": lr,
+        "n_head": n_head,
+        "n_layer": n_layer,
         "train_seconds": round(train_seconds, 1),
         "final_train_loss": running,
     }
@@ -481,6 +499,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=DEFAULT_LR)
     parser.add_argument("--log-every", type=int, default=250)
+    parser.add_argument("--n-head", type=int, default=N_HEAD, help="attention heads per layer (must divide n_embd)")
+    parser.add_argument("--n-layer", type=int, default=N_LAYER)
     args = parser.parse_args(argv)
     metrics = train_induction_model(
         args.out,
@@ -489,6 +509,8 @@ def main(argv: list[str] | None = None) -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         log_every=args.log_every,
+        n_head=args.n_head,
+        n_layer=args.n_layer,
     )
     print(json.dumps(metrics, indent=2))
 
