@@ -56,6 +56,7 @@ bench: install
 	$(PY) benchmarks/bench_attribution.py
 	$(PY) benchmarks/bench_activations.py
 	$(PY) benchmarks/bench_probing.py
+	$(PY) benchmarks/bench_circuits.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
