@@ -20,13 +20,17 @@
   cell by cell. ``--samples`` noise samples: default 2 rather than the service's 5, to keep a
   run to a few minutes on 2 cores.
 
-Run: .venv/bin/python benchmarks/bench_circuits.py [--only p4|tracing] [--runs N] [--samples 2]
-[--threads 2] [--core] [--no-fleet]. ``--runs`` defaults to 5 for p4 and 1 for tracing. Runs are
-interleaved so machine noise hits every method alike; medians are reported. Both parts share one
-Ray Serve fleet. ``--threads`` is torch's intra-op thread count here and in the fleet's model
-host and circuits replicas: on a busy 2-core machine two threads can make a forward of the tiny
-toy ~30x slower than one (each op waits for a thread whose core is taken), so p4's absolute times
-there depend on it more than on the method.
+Run: make bench, or .venv/bin/python benchmarks/bench_circuits.py [--only p4|tracing] [--runs N]
+[--samples 2] [--threads 1] [--core] [--no-fleet] [--toy-layers 2 --toy-heads 4]. ``--runs``
+defaults to 5 for p4 and 1 for tracing. Runs are interleaved so machine noise hits every method
+alike; medians (and every run) are printed. Both parts share one Ray Serve fleet (~3-4 minutes
+for everything with the defaults, plus ~1-2 minutes to train the toy the first time).
+
+``--threads`` is torch's intra-op thread count here and in the fleet's model host and circuits
+replicas. It defaults to 1, not the fleet's automatic 2: on a 2-core machine that other processes
+share, two threads made the toy's runs 10-20x slower and varied 10x from run to run (every small
+op waits for a thread whose core is taken), so the ratios measured the machine, not the methods.
+``--threads 2`` measures the deployed default.
 """
 
 from __future__ import annotations
@@ -179,6 +183,7 @@ def bench_p4(runs: int, client, circuit_types: list[str], heads: int, layers: in
                 line += f"{med[f'fleet:{name}'] * 1000:8.0f} ms{fleet_runs[name]:>6}"
             overlap, k, rho = agreement(exact, scores[name])
             print(line + f"{overlap:>11} / {k:<3}{rho:>10.3f}")
+        print("  runs (ms):", {k: [round(x * 1000) for x in v] for k, v in times.items() if v})
         for where in ("local", "fleet") if client is not None else ("local",):
             ex = med[f"{where}:edge_patching"]
             label = "in process" if where == "local" else "through the fleet"
@@ -325,7 +330,8 @@ def bench_tracing(runs: int, samples: int, client, with_core: bool) -> None:
             remote, dt = fleet()
             times["fleet"].append(dt)
     med = {k: _median(v) for k, v in times.items() if v}
-    print(f"\nCausal tracing, SmolLM2-135M, {FACT!r} -> {ANSWER!r}: {len(ids)} tokens, subject positions {subject}, "
+    print("\n  runs (s):", {k: [round(x, 1) for x in v] for k, v in times.items() if v})
+    print(f"Causal tracing, SmolLM2-135M, {FACT!r} -> {ANSWER!r}: {len(ids)} tokens, subject positions {subject}, "
           f"{num_layers} layers x {len(ids)} tokens x {len(STATES)} states = {cells} cells x {samples} samples "
           f"(+{samples} corrupted runs), window {WINDOW}; {runs} run(s) (medians)")
     print(f"  plain transformers + forward hooks script: {med['script']:7.1f} s  ({plain['forwards']} forwards of <= "
@@ -368,7 +374,7 @@ def main() -> None:
     ap.add_argument("--toy-heads", type=int, default=TOY_HEADS, help="p4's toy: heads per layer (trained once, cached)")
     ap.add_argument("--toy-layers", type=int, default=TOY_LAYERS, help="p4's toy: layers")
     ap.add_argument("--no-fleet", action="store_true", help="in-process measurements only (no Ray Serve fleet)")
-    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads, here and in the fleet's model host")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads, here and in the fleet's model host")
     ap.add_argument("--core", action="store_true", help="tracing: also time the core causal_trace over LocalRunner in process")
     args = ap.parse_args()
 
