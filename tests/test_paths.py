@@ -379,3 +379,30 @@ def test_environment_overrides_the_yaml(tmp_path):
     with pytest.raises(ValueError) as e:
         load_settings(yaml, env={"INTERP_API_KEYS": "secretkey"})
     assert "secretkey" not in str(e.value)  # a malformed entry is not echoed whole
+
+
+def test_settings_as_data_and_the_cluster_options(monkeypatch):
+    """A Serve config's ``settings`` argument reads like the YAML (environment still on top);
+    custom Ray resources and per-deployment preloads reach Ray Serve's options; a preload on a
+    service that holds no weights, or malformed INTERP_RAY_RESOURCES, is refused."""
+    from interp_services.settings import load_settings
+
+    data = {"port": 1111, "preload_models": ["m0", "m1"], "store_url": "s3://minio:9000/acts", "store_secure": True, "store_region": "eu-west-1",
+            "deployments": {"model_host": {"num_gpus": 1, "resources": {"interp_pool_gpu": 1}, "preload_models": ["m1"]}}}
+    s = load_settings(data=data, env={"INTERP_PORT": "2222", "INTERP_RAY_RESOURCES": '{"interp_pool_gpu": 1000}'})
+    assert s.port == 2222 and s.ray.resources == {"interp_pool_gpu": 1000.0}
+    mh = s.deployment("model_host")
+    assert mh.serve_options()["ray_actor_options"] == {"num_cpus": 0.5, "num_gpus": 1, "resources": {"interp_pool_gpu": 1}}
+    assert mh.preload_models == ("m1",) and s.preloads("model_host") == ("m0", "m1") and s.deployment("attention").serve_options()["ray_actor_options"] == {"num_cpus": 0.25}
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sk")
+    assert s.store_options() == {"access_key": "ak", "secret_key": "sk", "secure": True, "region": "eu-west-1",
+                                 "connect_timeout_s": 2.0, "read_timeout_s": 5.0, "retries": 2}
+    assert load_settings(data={"store_url": "/srv/store"}, env={}).store_options() == {}
+    with pytest.raises(ValueError, match="attention holds no model weights"):
+        load_settings(data={"deployments": {"attention": {"preload_models": ["m1"]}}}, env={})
+    for bad in ("[1]", '{"a": -1}', "{nope"):
+        with pytest.raises(ValueError, match="INTERP_RAY_RESOURCES"):
+            load_settings(data={}, env={"INTERP_RAY_RESOURCES": bad})
+    with pytest.raises(ValueError, match="path or data"):
+        load_settings("x.yaml", env={}, data={})

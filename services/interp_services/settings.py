@@ -2,8 +2,8 @@
 
 Precedence: built-in defaults < YAML file (``--config`` or ``INTERP_CONFIG``) < environment
 (``INTERP_PORT``, ``INTERP_HOST``, ``INTERP_STORE_URL``, ``INTERP_API_KEYS`` as
-``key=tenant,key2=tenant2``, ``INTERP_MODEL_CACHE``). Store credentials come only from the
-environment (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``) or a Kubernetes Secret mounted as
+``key=tenant,key2=tenant2``, ``INTERP_MODEL_CACHE``, ``INTERP_RAY_RESOURCES`` as a JSON object).
+Store credentials come only from the environment (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``) or a Kubernetes Secret mounted as
 those variables, never from the YAML.
 
 Per-deployment settings (replicas, CPUs/GPUs, autoscaling, ``max_ongoing_requests``, torch
@@ -15,6 +15,7 @@ a new service has settings without any edit here.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,10 @@ class DeploymentSettings:
     ``autoscaling`` (a Ray Serve ``autoscaling_config`` mapping, e.g. ``{min_replicas: 1,
     max_replicas: 4, target_ongoing_requests: 2}``) replaces ``num_replicas`` when set.
     ``torch_threads`` is the intra-op thread count of each replica; 0 picks it from the CPUs
-    (see :func:`resolve_torch_threads`).
+    (see :func:`resolve_torch_threads`). ``resources`` are custom Ray resources each replica
+    needs (the Helm chart uses them to pin a deployment to a worker group, e.g.
+    ``{interp_pool_gpu: 1}``). ``preload_models`` are loaded when a replica of a service that
+    holds weights starts, after the fleet-wide ``preload_models``.
     """
 
     num_replicas: int = 1
@@ -52,6 +56,8 @@ class DeploymentSettings:
     max_ongoing_requests: int = 8
     autoscaling: dict[str, Any] | None = None
     torch_threads: int = 0
+    resources: dict[str, float] | None = None
+    preload_models: tuple[str, ...] = ()
 
     def serve_options(self) -> dict[str, Any]:
         """Keyword arguments for ``Deployment.options``."""
@@ -60,6 +66,8 @@ class DeploymentSettings:
             actor["num_gpus"] = self.num_gpus
         if self.memory_bytes:
             actor["memory"] = self.memory_bytes
+        if self.resources:
+            actor["resources"] = dict(self.resources)
         opts: dict[str, Any] = {"ray_actor_options": actor, "max_ongoing_requests": self.max_ongoing_requests}
         if self.autoscaling:
             opts["autoscaling_config"] = dict(self.autoscaling)
@@ -88,10 +96,16 @@ def resolve_torch_threads(requested: int, num_cpus: float, node_cpus: int | None
 
 @dataclass(frozen=True)
 class RaySettings:
-    """How the local Ray instance is started by ``interp serve`` (ignored when joining a cluster)."""
+    """How the local Ray instance is started by ``interp serve`` (ignored when joining a cluster).
+
+    ``resources`` are custom resources of the local node, e.g. the worker-group resources of the
+    Helm chart's Serve config (``{interp_pool_cpu: 1000, interp_pool_gateway: 1}``) so that a
+    rendered config runs on one machine.
+    """
 
     address: str | None = None
     num_cpus: int | None = None
+    resources: dict[str, float] | None = None
     object_store_memory_bytes: int = 256 << 20
     temp_dir: str | None = None
     metrics_export_port: int | None = None
@@ -115,6 +129,8 @@ class FleetSettings:
     store_connect_timeout_s: float = 2.0
     store_read_timeout_s: float = 5.0
     store_retries: int = 2
+    store_secure: bool = False
+    store_region: str | None = None
     model_cache_dir: str = "~/.cache/interp-suite/models"
     max_models_per_replica: int = 2
     max_model_bytes: int = 0
@@ -139,11 +155,31 @@ class FleetSettings:
         """The settings of one deployment (defaults when it was never resolved)."""
         return self.deployments.get(name) or DeploymentSettings()
 
+    def preloads(self, name: str) -> tuple[str, ...]:
+        """Models a replica of deployment ``name`` loads at start: the fleet-wide
+        ``preload_models``, then the deployment's own, each once."""
+        return tuple(dict.fromkeys((*self.preload_models, *self.deployment(name).preload_models)))
+
     def store_credentials(self) -> dict[str, str]:
         """S3 credentials from the environment (empty for the local store)."""
         return {
             "access_key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
             "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        }
+
+    def store_options(self) -> dict[str, Any]:
+        """``open_store`` options for ``store_url``: for S3 the credentials, TLS, region and the
+        timeouts that make a hung store answer UNAVAILABLE within seconds (store/s3.py); none
+        for a local store."""
+        if not self.store_url.startswith("s3://"):
+            return {}
+        return {
+            **self.store_credentials(),
+            "secure": self.store_secure,
+            "region": self.store_region,
+            "connect_timeout_s": self.store_connect_timeout_s,
+            "read_timeout_s": self.store_read_timeout_s,
+            "retries": self.store_retries,
         }
 
 
@@ -180,6 +216,13 @@ def _deployments(data: Mapping[str, Any] | None, services: Sequence[ServiceSpec]
             out[name] = override
             continue
         out[name] = _build(DeploymentSettings, {**base, **override}, f"{where}.deployments.{name}")
+    holders = {s.key for s in services if s.holds_weights}
+    for name, d in out.items():
+        if d.preload_models and name not in holders:
+            raise ValueError(
+                f"{where}.deployments.{name}.preload_models: {name} holds no model weights "
+                f"(services that do: {sorted(holders)})"
+            )
     return out
 
 
@@ -187,24 +230,35 @@ def load_settings(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     *,
+    data: Mapping[str, Any] | None = None,
     services: Sequence[ServiceSpec] | None = None,
 ) -> FleetSettings:
-    """Read settings from an optional YAML file and the environment.
+    """Read settings from an optional YAML file (or its already parsed ``data``) and the
+    environment.
 
     Args:
-        path: YAML file; ``INTERP_CONFIG`` when None.
+        path: YAML file; ``INTERP_CONFIG`` when None and no ``data`` is given.
         env: the environment (``os.environ`` when None).
+        data: the YAML's content, e.g. the ``settings`` argument of a Serve config
+            (``serve.app.build_from_args``); exclusive with ``path``.
         services: the registered services whose deployment defaults apply (the registry's
             ``SERVICES`` when None).
     """
     env = dict(os.environ if env is None else env)
-    path = path or env.get("INTERP_CONFIG")
-    data: dict[str, Any] = {}
-    if path:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the top level must be a mapping")
-        data = loaded
+    if data is not None:
+        if path is not None:
+            raise ValueError("load_settings takes a path or data, not both")
+        if not isinstance(data, Mapping):
+            raise ValueError("settings: the top level must be a mapping")
+        data = dict(data)
+    else:
+        path = path or env.get("INTERP_CONFIG")
+        data = {}
+        if path:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: the top level must be a mapping")
+            data = loaded
     if "INTERP_HOST" in env:
         data["host"] = env["INTERP_HOST"]
     if "INTERP_PORT" in env:
@@ -218,6 +272,8 @@ def load_settings(
         data["model_cache_dir"] = env["INTERP_MODEL_CACHE"]
     if "INTERP_API_KEYS" in env:
         data["api_keys"] = parse_api_keys(env["INTERP_API_KEYS"])
+    if "INTERP_RAY_RESOURCES" in env:
+        data["ray"] = {**(data.get("ray") or {}), "resources": _parse_resources(env["INTERP_RAY_RESOURCES"])}
     return from_dict(data, services=services, where=str(path or "settings"))
 
 
@@ -239,6 +295,17 @@ def parse_api_keys(text: str) -> dict[str, str]:
     if not keys:
         raise ValueError("INTERP_API_KEYS is set but names no key=tenant entry")
     return keys
+
+
+def _parse_resources(text: str) -> dict[str, float]:
+    """``INTERP_RAY_RESOURCES``: a JSON object of custom resource name -> amount."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in value.values()):
+        raise ValueError(f"INTERP_RAY_RESOURCES: expected a JSON object of resource amounts, got {text[:80]!r}")
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def to_dict(settings: FleetSettings) -> dict[str, Any]:

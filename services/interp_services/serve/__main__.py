@@ -1,12 +1,16 @@
 """Start the fleet on this machine: ``python -m interp_services.serve [--config F] [--port N]``.
 
-Starts (or joins, with ``ray.address``) Ray, deploys the application, waits until the public
-endpoint answers health checks, prints ``READY <host>:<port>`` and serves until interrupted.
+Starts (or joins, with ``ray.address``) Ray, deploys the fleet's Serve config, waits until the
+public endpoint answers health checks, prints ``READY <host>:<port>`` and serves until
+interrupted. The Serve config is built from the settings YAML (``serve.app.serve_config``), or
+read as it is with ``--serve-config`` -- e.g. the one the Helm chart renders into its
+``RayService``, so the chart's application runs here exactly as KubeRay would deploy it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -14,9 +18,11 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
+
+import yaml
 
 from interp_services.serve.runtime import write_runtime_file
-from interp_services.settings import load_settings
 
 
 def _wait_healthy(target: str, timeout_s: float) -> None:
@@ -39,20 +45,31 @@ def _wait_healthy(target: str, timeout_s: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interp serve", description="Run the interpretability fleet on Ray Serve.")
-    parser.add_argument("--config", help="settings YAML (see deploy/settings.example.yaml)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", help="settings YAML (see deploy/settings.example.yaml)")
+    source.add_argument("--serve-config", help="a Serve config of the fleet, e.g. the one the Helm chart renders")
     parser.add_argument("--host", help="address the public endpoint binds")
     parser.add_argument("--port", type=int, help="port of the public endpoint")
     parser.add_argument("--store", help="tensor store URL: a directory, file:///dir or s3://host:port/bucket")
+    parser.add_argument("--ray-resources", help='custom resources of the local Ray node, as JSON ({"interp_pool_cpu": 1000})')
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    env = dict(os.environ)
-    if args.host:
-        env["INTERP_HOST"] = args.host
-    if args.port is not None:
-        env["INTERP_PORT"] = str(args.port)
-    if args.store:
-        env["INTERP_STORE_URL"] = args.store
-    settings = load_settings(args.config, env)
+    # Flags override like the environment does, for this process and the application builder.
+    flags = {"host": "INTERP_HOST", "port": "INTERP_PORT", "store": "INTERP_STORE_URL", "ray_resources": "INTERP_RAY_RESOURCES"}
+    for flag, var in flags.items():
+        if getattr(args, flag) is not None:
+            os.environ[var] = str(getattr(args, flag))
+
+    from interp_services.serve.config import read_serve_config, serve_config, settings_from_args
+
+    if args.serve_config:
+        config = read_serve_config(args.serve_config)
+    else:
+        path = args.config or os.environ.get("INTERP_CONFIG")
+        data = yaml.safe_load(Path(path).read_text()) if path else {}
+        config = serve_config(data or {})
+    app_config = config["applications"][0]
+    settings = settings_from_args(app_config["args"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     # Refuse a port another process already serves, before spending ~15 s on Ray: the gateway's
@@ -72,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import serve
 
-    from interp_services.serve.app import APP_NAME, build_app
-
     started = time.monotonic()
     if settings.ray.address:
         ray.init(address=settings.ray.address, namespace="interp", log_to_driver=False)
@@ -86,11 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             namespace="interp",
             _temp_dir=temp_dir,
             _metrics_export_port=settings.ray.metrics_export_port,
+            resources=settings.ray.resources,
             log_to_driver=False,
         )
-    # No HTTP proxy: the gateway replica serves gRPC itself.
-    serve.start(proxy_location="Disabled")
-    serve.run(build_app(settings), name=APP_NAME, route_prefix=None, blocking=False)
+    # As Serve's controller does for a deployed config: import the builder, call it with args.
+    serve.start(proxy_location=config.get("proxy_location", "Disabled"))
+    module, _, builder = app_config["import_path"].partition(":")
+    app = getattr(importlib.import_module(module), builder)(app_config["args"])
+    serve.run(app, name=app_config["name"], route_prefix=app_config.get("route_prefix"), blocking=False)
     target = f"{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     _wait_healthy(target, args.startup_timeout)
     runtime_file = write_runtime_file(settings.host, settings.port, settings.api_keys)

@@ -1,5 +1,11 @@
-"""The application builder: one Serve application, the gateway as its ingress, one deployment
-per registered service (``interp_services.registry``), bound in dependency order."""
+"""The Serve application: one builder that every way of running the fleet goes through.
+
+Ray Serve calls :func:`build_from_args` with the ``args`` of the fleet's Serve config
+(``serve.config``); it reads the settings with the project's loader (environment overrides
+included, so API keys and store credentials come from a Kubernetes Secret) and binds the gateway
+as the ingress plus one deployment per registered service (``interp_services.registry``), in
+dependency order.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,9 @@ from typing import Any
 from ray.serve import Application
 
 from interp_services.registry import in_dependency_order
+from interp_services.serve.config import settings_from_args
 from interp_services.serve.deployments import GatewayDeployment, ServiceDeployment
 from interp_services.settings import GATEWAY, FleetSettings, to_dict
-
-APP_NAME = "interp"
 
 
 def build_app(settings: FleetSettings) -> Application:
@@ -26,3 +31,8 @@ def build_app(settings: FleetSettings) -> Application:
         if spec.public:
             public[spec.key] = bound[spec.key]
     return GatewayDeployment.options(**settings.deployment(GATEWAY).serve_options()).bind(data, public)
+
+
+def build_from_args(args: dict[str, Any]) -> Application:
+    """Ray Serve application builder (``import_path`` of the Serve config)."""
+    return build_app(settings_from_args(args))

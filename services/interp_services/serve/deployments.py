@@ -38,19 +38,9 @@ log = logging.getLogger(__name__)
 
 def open_fleet_store(settings: FleetSettings, service: str) -> TensorStore:
     """The tensor store as a service of the fleet opens it (counted for metrics)."""
-    url = settings.store_url
     # Activations in the embedded store are transient working data: writes stay atomic
     # (temp file + rename) but skip fsync, which costs ~3 ms per object on this kind of disk.
-    options: dict = {}
-    if url.startswith("s3://"):
-        # A hung store must answer UNAVAILABLE within seconds and free the worker (store/s3.py).
-        options = {
-            **settings.store_credentials(),
-            "connect_timeout_s": settings.store_connect_timeout_s,
-            "read_timeout_s": settings.store_read_timeout_s,
-            "retries": settings.store_retries,
-        }
-    return CountingStore(open_store(url, fsync=False, ttl_s=settings.store_ttl_s, **options), service)
+    return CountingStore(open_store(settings.store_url, fsync=False, ttl_s=settings.store_ttl_s, **settings.store_options()), service)
 
 
 def configure_threads(settings: FleetSettings, deployment: str) -> int:
@@ -102,7 +92,7 @@ class ServiceDeployment:
         cache = None
         if spec.holds_weights:
             cache = build_model_cache(s)
-            for name in s.preload_models:
+            for name in s.preloads(key):
                 cache.get(name)
         servicer = spec.factory(ServiceEnv(key, s, open_fleet_store(s, key), clients, cache, histograms=ray_histogram))
         self._host = ServicerHost(servicer, spec.descriptor)

@@ -17,10 +17,15 @@ from pathlib import Path
 
 
 class FleetProcess:
-    """``python -m interp_services.serve --config CONFIG`` in its own process group."""
+    """``python -m interp_services.serve --config CONFIG`` in its own process group
+    (``--serve-config CONFIG`` with ``serve_config=True``: a Serve config such as the Helm
+    chart's)."""
 
-    def __init__(self, config: Path, *, startup_timeout_s: float = 420.0, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, *, startup_timeout_s: float = 420.0, env: dict[str, str] | None = None, serve_config: bool = False
+    ) -> None:
         self.config = config
+        self.flag = "--serve-config" if serve_config else "--config"
         self.startup_timeout_s = startup_timeout_s
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log: list[str] = []
@@ -31,7 +36,7 @@ class FleetProcess:
     def start(self) -> FleetProcess:
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "interp_services.serve", "--config", str(self.config)],
+            [sys.executable, "-m", "interp_services.serve", self.flag, str(self.config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
