@@ -4,6 +4,7 @@ SeaweedFS S3 server."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -115,14 +116,21 @@ class Fleet:
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory, s3_server):
-    """The whole Ray Serve fleet (gateway, model host, attention, storage), started once per
-    session, with ``store_url: s3://...`` on the tests' SeaweedFS (credentials only through
-    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Its bucket is versioned, so a deleted object
-    leaves a delete marker: a test can prove an object was written and then removed.
-    INTERP_PORT and INTERP_API_KEYS override the YAML's port and keys."""
+    """The whole Ray Serve fleet, started once per session from the Helm chart's own Serve config
+    (``ci/minimal-values.yaml``, with the tests' SeaweedFS as the chart's external S3 endpoint), the
+    way KubeRay deploys it: ``python -m interp_services.serve --serve-config`` with the environment
+    the chart gives its Ray containers, each Secret it references supplied here (API keys, S3
+    credentials). The chart's bucket is versioned, so a deleted object leaves a delete marker: a
+    test can prove an object was written and then removed.
+
+    Local differences, all through documented overrides: INTERP_HOST=127.0.0.1 (the chart binds
+    0.0.0.0), INTERP_PORT overriding the chart's gateway port, INTERP_MODEL_CACHE, the worker
+    groups' custom resources on this one node (INTERP_RAY_RESOURCES), and a ``ray:`` block for the
+    local Ray instance (the chart has none: on Kubernetes, KubeRay starts Ray)."""
     from minio.versioningconfig import ENABLED, VersioningConfig
 
-    from interp_services.serve.process import FleetProcess, write_config
+    from interp_services.serve.process import FleetProcess
+    from tests.support.chart import CHART, container_env, groups, local_ray_resources, render_chart, write_local_serve_config
 
     tmp = tmp_path_factory.mktemp("fleet")
     s3 = s3_server.client()
@@ -130,17 +138,32 @@ def fleet(tmp_path_factory, s3_server):
         s3.make_bucket(bucket_name=FLEET_BUCKET)
     s3.set_bucket_versioning(bucket_name=FLEET_BUCKET, config=VersioningConfig(ENABLED))
     metrics_port, config_port, env_port = free_port(), free_port(), free_port()
-    config = write_config(
-        tmp / "fleet.yaml", port=config_port, store=s3_server.url(FLEET_BUCKET), model_cache=MODEL_CACHE,
-        metrics_port=metrics_port, extra="allow_hub: false",
-    )
+    manifests = render_chart([CHART / "ci" / "minimal-values.yaml"], {
+        "gateway": {"port": config_port},
+        "settings": {"allow_hub": False},
+        "apiKeys": {"existingSecret": "fleet-api-keys"},
+        "objectStorage": {
+            "bucket": FLEET_BUCKET,
+            "existingSecret": "fleet-s3",
+            "minio": {"enabled": False},
+            "external": {"endpoint": s3_server.endpoint, "secure": False},
+        },
+    })
+    config = write_local_serve_config(manifests, tmp / "serve-config.yaml", ray={
+        "num_cpus": 2, "object_store_memory_bytes": 134217728, "metrics_export_port": metrics_port, "temp_dir": str(tmp / "ray"),
+    })
+    secrets = {
+        "fleet-api-keys": {"INTERP_API_KEYS": f"{DEV_KEY}=dev, {S3_CHECK_KEY}={S3_CHECK_TENANT}"},
+        "fleet-s3": {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key},
+    }
     runtime_dir = tmp / "runtime"
-    process = FleetProcess(config, env={
+    process = FleetProcess(config, serve_config=True, env={
+        **container_env(groups(manifests)["cpu"], secrets),
         "INTERP_RUNTIME_DIR": str(runtime_dir),
+        "INTERP_HOST": "127.0.0.1",
         "INTERP_PORT": str(env_port),
-        "INTERP_API_KEYS": f"{DEV_KEY}=dev, {S3_CHECK_KEY}={S3_CHECK_TENANT}",
-        "AWS_ACCESS_KEY_ID": s3_server.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "INTERP_MODEL_CACHE": str(MODEL_CACHE),
+        "INTERP_RAY_RESOURCES": json.dumps(local_ray_resources(manifests)),
     })
     try:
         process.start()
