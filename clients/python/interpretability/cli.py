@@ -65,7 +65,7 @@ def parse_indices(spec: str, what: str) -> list[int]:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.endpoint, api_key=args.api_key, timeout=args.timeout)
+    return Client(args.endpoint, api_key=args.api_key, timeout=args.timeout, tls=args.tls or None, ca_file=args.ca_file)
 
 
 def _load_with_progress(client: Client, model: str) -> None:
@@ -525,7 +525,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    with Client(args.endpoint, api_key=args.api_key, timeout=args.timeout) as client:
+    with _client(args) as client:
         overall = client.health()
         print(f"{args.endpoint}: {overall}")
         # The services come from the endpoint itself (server reflection), so a new service is
@@ -556,6 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="API key (default: $INTERP_API_KEY, else the key a local `interp serve` published)",
     )
     common.add_argument("--timeout", type=float, default=600.0, help="deadline per call in seconds")
+    common.add_argument("--tls", action="store_true", help="connect over TLS (default: $INTERP_TLS), e.g. through an Ingress")
+    common.add_argument("--ca-file", help="PEM certificate authorities to trust over TLS (default: $INTERP_CA_FILE, else the system's)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def attention_flags(p: argparse.ArgumentParser) -> None:

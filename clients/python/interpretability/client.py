@@ -9,9 +9,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -124,6 +126,10 @@ class Client:
             for RESULT_DELIVERY_OBJECT_STORE is not idempotent (each one writes new objects, and
             a retry after a lost reply would leave some the caller never hears of), so it is
             tried once.
+        tls: connect over TLS (e.g. through the Helm chart's Ingress); defaults to
+            ``$INTERP_TLS`` (``1``/``true``), and to True when ``ca_file`` is given.
+        ca_file: PEM file of the certificate authorities to trust (``$INTERP_CA_FILE``; the
+            system's roots when unset).
     """
 
     def __init__(
@@ -134,18 +140,26 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = 3,
         max_message_bytes: int = 64 << 20,
+        tls: bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.api_key = resolve_api_key(endpoint, api_key)
         self.timeout = timeout
         self.retries = max(1, retries)
-        self.channel = grpc.insecure_channel(
-            endpoint,
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
-        )
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        ca_file = ca_file or os.environ.get("INTERP_CA_FILE") or None
+        if tls is None:
+            tls = bool(ca_file) or os.environ.get("INTERP_TLS", "").lower() in ("1", "true", "yes")
+        self.tls = tls
+        if tls:
+            roots = Path(ca_file).read_bytes() if ca_file else None
+            self.channel = grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(roots), options=options)
+        else:
+            self.channel = grpc.insecure_channel(endpoint, options=options)
         self.model_host = mpb_grpc.ModelHostServiceStub(self.channel)
         self.attention = apb_grpc.AttentionServiceStub(self.channel)
         self.storage = spb_grpc.StorageServiceStub(self.channel)
