@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from interp_services.registry import SERVICES, by_key
+from interp_services.rpc.gateway import LIVENESS
 from interp_services.serve.config import IMPORT_PATH, read_serve_config, settings_from_args
 from interp_services.serve.config import serve_config as project_serve_config
 from interp_services.settings import GATEWAY, DeploymentSettings, FleetSettings
@@ -331,12 +332,14 @@ def test_images_are_pinned_by_tag(files):
 
 
 def test_health_probes():
-    """The gateway pods answer Kubernetes through the gRPC health protocol on the gateway port;
-    the other Ray pods through Ray's own health endpoints (which the image's wget reaches)."""
+    """The gateway pods answer Kubernetes through the gRPC health protocol on the gateway port
+    (alive: the server runs; ready: every backend answers, see test_fleet); the other Ray pods
+    through Ray's own health endpoints (which the image's wget reaches)."""
     g = groups(render_chart([GPU]))
     gw = container(g["gateway"])
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert gw[probe]["grpc"] == {"port": 50051}, probe
+    assert gw["readinessProbe"]["grpc"] == {"port": 50051}  # overall: every backend answers
+    for probe in ("startupProbe", "livenessProbe"):
+        assert gw[probe]["grpc"] == {"port": 50051, "service": LIVENESS}, probe
     for name in ("head", "cpu", "gpu-a100"):
         c = container(g[name])
         for probe in ("readinessProbe", "livenessProbe"):
@@ -438,8 +441,6 @@ def test_provisioning_fails_fast_and_clearly_without_a_store(tmp_path):
 def test_the_session_fleet_runs_the_charts_serve_config(fleet):
     """The end-to-end fleet was started from the chart's RayService: its gateway answers on the
     port the chart's config names (overridden by INTERP_PORT) with the chart's deployments."""
-    from tests.support.chart import ray_service  # noqa: F401 - documents where the config came from
-
     config = Path(fleet.process.config)
     assert fleet.process.flag == "--serve-config"
     data = yaml.safe_load(config.read_text())
@@ -447,6 +448,10 @@ def test_the_session_fleet_runs_the_charts_serve_config(fleet):
     assert data["applications"][0]["args"]["settings"]["deployments"]["gateway"]["resources"] == {"interp_pool_gateway": 1}
     done = fleet.cli("health")
     assert done.returncode == 0 and "interp.v1.CircuitsService: SERVING" in done.stdout
+    from interpretability import Client
+
+    with Client(fleet.endpoint, api_key="interp-dev-key") as client:  # what the chart's probes ask
+        assert client.health(LIVENESS) == "SERVING" and client.health() == "SERVING"
 
 
 def test_local_resources_cover_every_group():

@@ -275,3 +275,33 @@ def test_second_fleet_on_a_busy_port_fails_at_start(short_tmp: Path) -> None:
         assert took < 15, f"refusing took {took:.1f} s"
         with Client(fleet.endpoint, api_key=DEV_KEY) as client:  # the first one is unharmed
             assert client.health() == "SERVING"
+
+
+def test_a_gateway_started_not_serving_is_alive_but_not_ready() -> None:
+    """What the Kubernetes probes see while a fleet starts: ``liveness`` SERVING at once, the
+    overall status and each service NOT_SERVING until the deployment sets them (once every
+    backend answers, serve/deployments.py)."""
+    import asyncio
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from interp_services.registry import SERVICES, public_descriptors
+    from interp_services.rpc.gateway import LIVENESS, ApiKeyAuth, Gateway, GrpcChannelBackend, start_gateway_server
+
+    gateway = Gateway(GrpcChannelBackend({}), ApiKeyAuth({}, required=False), public_descriptors(SERVICES))
+    service = SERVICES[0].descriptor.full_name
+
+    async def probe() -> list[str]:
+        server, port, health = await start_gateway_server(gateway, "127.0.0.1:0", serving=False)
+        seen = []
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for name in (LIVENESS, "", service):
+                seen.append((await stub.Check(health_pb2.HealthCheckRequest(service=name))).status)
+            await health.set("", health_pb2.HealthCheckResponse.SERVING)
+            seen.append((await stub.Check(health_pb2.HealthCheckRequest(service=""))).status)
+        await server.stop(None)
+        return [health_pb2.HealthCheckResponse.ServingStatus.Name(s) for s in seen]
+
+    assert asyncio.run(probe()) == ["SERVING", "NOT_SERVING", "NOT_SERVING", "SERVING"]

@@ -229,9 +229,11 @@ spec:
       resources:
         {{- toYaml $resources | nindent 8 }}
       {{- if eq .kind "gateway" }}
-      # The gateway answers the standard gRPC health protocol (grpc.health.v1) on its port.
+      # The gRPC health protocol (grpc.health.v1) on the gateway's port: "liveness" is SERVING
+      # while the gateway's server runs; the overall status once every service behind it
+      # answers, so a pod takes traffic only when its fleet can serve it.
       startupProbe:
-        grpc: {port: {{ $values.gateway.port }}}
+        grpc: {port: {{ $values.gateway.port }}, service: liveness}
         periodSeconds: 10
         failureThreshold: 90
       readinessProbe:
@@ -240,7 +242,7 @@ spec:
         timeoutSeconds: 2
         failureThreshold: 3
       livenessProbe:
-        grpc: {port: {{ $values.gateway.port }}}
+        grpc: {port: {{ $values.gateway.port }}, service: liveness}
         periodSeconds: 10
         timeoutSeconds: 5
         failureThreshold: 6

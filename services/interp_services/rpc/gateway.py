@@ -267,12 +267,20 @@ def port_conflict(host: str, port: int) -> str | None:
     return None
 
 
+LIVENESS = "liveness"
+"""Health-check name that is SERVING while the gateway's server runs, whatever its backends do
+(a Kubernetes liveness probe asks for it; readiness asks for the overall status, "")."""
+
+
 async def start_gateway_server(
-    gateway: Gateway, address: str, *, max_message_bytes: int = 64 << 20, reuse_port: bool = False
+    gateway: Gateway, address: str, *, max_message_bytes: int = 64 << 20, reuse_port: bool = False, serving: bool = True
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Start the public server on ``address`` (``host:0`` picks a port).
 
     Args:
+        serving: start with every service (and the overall status) SERVING; False starts them
+            NOT_SERVING for the caller to set once its backends answer (:data:`LIVENESS` is
+            SERVING either way).
         reuse_port: bind with ``SO_REUSEPORT``, so that several gateway replicas of *one* fleet
             on a node share the port (the kernel spreads connections over them). Off, the bind
             is exclusive and fails when any other process already listens there -- grpc's own
@@ -296,8 +304,10 @@ async def start_gateway_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [s.full_name for s in gateway.services]
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, status)
+    await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     try:
         port = server.add_insecure_port(address)

@@ -14,6 +14,7 @@ application and clients need no ``application`` routing metadata.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2
 from ray import serve
 
 from interp_services.core.allocator import pin_mmap_threshold
@@ -98,6 +100,10 @@ class ServiceDeployment:
         self._host = ServicerHost(servicer, spec.descriptor)
         log.info("%s ready (%d torch threads)", spec.name, threads)
 
+    async def ready(self) -> bool:
+        """Answered once a replica runs (the gateway's readiness waits for it)."""
+        return True
+
     async def call(self, method: str, request: bytes, tenant: str) -> Reply:
         return await self._host.unary(method, request, tenant)
 
@@ -157,9 +163,27 @@ class GatewayDeployment:
         d = s.deployment(GATEWAY)
         self._server, self.port, self._health = await start_gateway_server(
             gateway, f"{s.host}:{s.port}", max_message_bytes=s.max_message_bytes,
-            reuse_port=bool(d.autoscaling) or d.num_replicas > 1,
+            reuse_port=bool(d.autoscaling) or d.num_replicas > 1, serving=False,
         )
-        log.info("gateway serving on %s:%d", s.host, self.port)
+        self._ready = asyncio.get_running_loop().create_task(self._serve_when_backends_answer(backend.handles))
+        log.info("gateway listening on %s:%d", s.host, self.port)
+
+    async def _serve_when_backends_answer(self, handles: dict[str, Any]) -> None:
+        """Health turns SERVING per service once a replica of it answers, and overall once all
+        do: a readiness probe (Kubernetes) or the launcher sends no traffic to a gateway whose
+        fleet is still starting, e.g. the new cluster of a RayService upgrade."""
+        async def wait(name: str, handle: Any) -> None:
+            while True:
+                try:
+                    await handle.ready.remote()
+                    break
+                except Exception:  # noqa: BLE001 - replica not yet up or restarting: ask again
+                    await asyncio.sleep(1.0)
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        await asyncio.gather(*(wait(name, handle) for name, handle in handles.items()))
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("gateway serving: every backend answers")
 
     async def check_health(self) -> None:
         """Ray Serve health check: the gRPC server must still be running."""
