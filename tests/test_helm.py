@@ -430,7 +430,7 @@ def test_provisioning_fails_fast_and_clearly_without_a_store(tmp_path):
 
     (tmp_path / "s.yaml").write_text(f"store_url: s3://127.0.0.1:{free_port()}/nothing-here\n")
     done = subprocess.run(
-        [sys.executable, "-m", "interp_services.store.provision", "--config", str(tmp_path / "s.yaml"), "--wait", "1"],
+        [sys.executable, "-m", "interp_services.provision", "--config", str(tmp_path / "s.yaml"), "--wait", "1"],
         env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
         capture_output=True, text=True, timeout=60,
     )

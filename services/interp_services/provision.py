@@ -1,4 +1,4 @@
-"""Provision the fleet's object store: ``python -m interp_services.store.provision``.
+"""Provision the fleet's object store: ``python -m interp_services.provision``.
 
 Creates the bucket of ``store_url`` and its expiry lifecycle rule (objects live ``store_ttl_s``,
 rounded up to whole days), waiting for the S3 endpoint to come up first. The Helm chart runs it
@@ -50,7 +50,7 @@ def provision(settings: FleetSettings, *, wait_s: float = 300.0, interval_s: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp_services.store.provision", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m interp_services.provision", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="settings YAML (INTERP_CONFIG when absent); credentials from AWS_* variables")
     parser.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the endpoint (default 300)")
     args = parser.parse_args(argv)
