@@ -100,6 +100,13 @@ def test_trace_information_flow_on_smollm2(client):
     assert abs(hidden.values[-1] - trace.clean_probability) < 1e-5  # the last state of the last token: exact
 
 
+def test_tracing_a_small_model_defaults_the_window_to_its_layers(client):
+    """window 0 means 10 layers, or every layer of a smaller model (the two-layer toy)."""
+    trace = MechanisticAnalyzer(client).trace_information_flow(str(TOY_MODEL), "a b c d e a b c d", flow_method="causal_tracing",
+                                                               subject="b c", states=["mlp"], samples=2)
+    assert trace.num_layers == 2 and [m.window for m in trace.maps] == [2]
+
+
 def test_ioi_circuit_of_smollm2_by_eap_ig(client):
     """SmolLM2's IOI behaviour is spread over many edges: measured on the first 4 pairs, the
     EAP-IG circuit keeps 8% of the logit-difference gap with 50 of 70,651 edges, 15% with 1,000

@@ -224,16 +224,16 @@ class ModelResolver:
             NotFound: nothing by that name (offline hub ids included).
         """
         if not name or not name.strip():
-            raise InvalidArgument(Reason.MODEL_NAME_EMPTY, "model: must not be empty")
+            raise invalid(Reason.MODEL_NAME_EMPTY, "model", "must not be empty")
         if len(name) > 512:
-            raise InvalidArgument(Reason.MODEL_NAME_TOO_LONG, "model: longer than 512 characters")
+            raise invalid(Reason.MODEL_NAME_TOO_LONG, "model", "longer than 512 characters")
         if name in BUILTIN_MODELS:
             return str(self._builtin_dir(BUILTIN_MODELS[name], progress)), "builtin"
         path = Path(name).expanduser()
         if path.is_absolute() or name.startswith((".", "~")) or path.is_dir():
             return str(self._local_dir(name, path)), "local"
         if not _HUB_ID.match(name):
-            raise InvalidArgument(Reason.MODEL_NAME_INVALID, f"model: {name!r} is neither a built-in name, a directory nor a hub id")
+            raise invalid(Reason.MODEL_NAME_INVALID, "model", f"{name!r} is neither a built-in name, a directory nor a hub id")
         snapshot = self._hub(name, progress)
         _refuse_remote_code(name, Path(snapshot))
         return snapshot, "hub"

@@ -392,7 +392,7 @@ class CircuitsServicer:
         samples = request.samples or 5
         if not 1 <= samples <= 50:
             raise invalid(Reason.CIRCUIT_OPTION_OUT_OF_RANGE, "samples", f"must be in [1, 50], got {request.samples}")
-        window = request.window or 10
+        window = request.window or min(10, info.num_layers)
         if not 1 <= window <= info.num_layers:
             raise invalid(Reason.CIRCUIT_OPTION_OUT_OF_RANGE, "window", f"must be in [1, {info.num_layers}], got {request.window}")
         subject = _subject_positions(request, tok, len(ids))
