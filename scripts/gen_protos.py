@@ -1,8 +1,14 @@
-"""Regenerate the code generated from protos/: ``buf generate`` with protos/buf.gen.yaml.
+"""Regenerate the code generated from protos/: ``buf generate`` with each template.
 
-Writes the ``interp.v1`` Python package (protos/python/interp/v1) and the core's reason catalog
-(services/interp_services/core/reasons.py). Runs the plugins with this Python (grpcio-tools must
-be installed), and the ``buf`` next to it or on PATH.
+- protos/buf.gen.yaml: the ``interp.v1`` Python package (protos/python/interp/v1) and the core's
+  reason catalog (services/interp_services/core/reasons.py), with this Python's plugins
+  (grpcio-tools must be installed);
+- protos/buf.gen.ts.yaml: the TypeScript SDK's stubs (clients/typescript/src/gen), with
+  protoc-gen-es from clients/typescript/node_modules (``npm ci`` there);
+- protos/buf.gen.go.yaml: the Go SDK's stubs (clients/go/gen), with protoc-gen-go and
+  protoc-gen-go-grpc on PATH (Debian's packages of those names).
+
+``buf`` is the one next to this Python (pip install buf-bin) or on PATH.
 
 Usage: python scripts/gen_protos.py [ROOT]   (ROOT: a copy of the repository; default this one)
 """
@@ -18,6 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path("protos/python/interp/v1")
 KEEP = {"__init__.py", "py.typed"}
+# Template -> the directory it writes (emptied first, so a removed proto leaves no stale file).
+SDKS = {
+    "buf.gen.ts.yaml": Path("clients/typescript/src/gen"),
+    "buf.gen.go.yaml": Path("clients/go/gen"),
+}
+PROTOC_GEN_ES = Path("clients/typescript/node_modules/.bin/protoc-gen-es")
 
 
 def buf() -> str:
@@ -46,6 +58,16 @@ def generate(root: Path = ROOT) -> None:
     for name in KEEP:
         (package / name).touch()
     (package.parent / "__init__.py").touch()
+    missing = [what for what, ok in (
+        (f"{PROTOC_GEN_ES} (run `npm ci` in clients/typescript)", (root / PROTOC_GEN_ES).exists()),
+        ("protoc-gen-go (apt-get install protoc-gen-go)", shutil.which("protoc-gen-go")),
+        ("protoc-gen-go-grpc (apt-get install protoc-gen-go-grpc)", shutil.which("protoc-gen-go-grpc")),
+    ) if not ok]
+    if missing:
+        raise SystemExit("cannot generate the SDKs' stubs, missing: " + "; ".join(missing))
+    for template, out in SDKS.items():
+        shutil.rmtree(root / out, ignore_errors=True)
+        subprocess.run([buf(), "generate", "--template", template], cwd=root / "protos", check=True)
 
 
 if __name__ == "__main__":

@@ -41,13 +41,21 @@ def _generate_into(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "protos", root / "protos", ignore=shutil.ignore_patterns("*_pb2*", "__pycache__"))
     shutil.copytree(ROOT / "scripts", root / "scripts")
     (root / "services" / "interp_services" / "core").mkdir(parents=True)
+    # The SDKs' plugins: protoc-gen-es from the TypeScript package's node_modules (linked, not
+    # copied), protoc-gen-go and protoc-gen-go-grpc from PATH.
+    modules = ROOT / "clients" / "typescript" / "node_modules"
+    if not modules.exists():
+        pytest.fail("clients/typescript/node_modules is missing: run `make install` (npm ci there)")
+    (root / "clients" / "typescript").mkdir(parents=True)
+    (root / "clients" / "typescript" / "node_modules").symlink_to(modules)
     r = subprocess.run([sys.executable, str(root / "scripts" / "gen_protos.py"), str(root)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     return root
 
 
 def test_generated_code_matches_protos(tmp_path):
-    """protos/buf.gen.yaml regenerates exactly what is committed (run `make protos` if not)."""
+    """protos/buf.gen*.yaml regenerate exactly what is committed -- the Python package, the
+    reason catalog and the TypeScript and Go SDKs' stubs (run `make protos` if not)."""
     fresh_root = _generate_into(tmp_path)
     committed = ROOT / "protos" / "python" / "interp"
     fresh = fresh_root / "protos" / "python" / "interp"
@@ -57,6 +65,12 @@ def test_generated_code_matches_protos(tmp_path):
         assert filecmp.cmp(fresh / name, committed / name, shallow=False), f"{name} is stale: run `make protos`"
     reasons = Path("services/interp_services/core/reasons.py")
     assert filecmp.cmp(fresh_root / reasons, ROOT / reasons, shallow=False), "reasons.py is stale: run `make protos`"
+    for sdk in ("clients/typescript/src/gen", "clients/go/gen"):  # the TypeScript and Go SDKs' stubs
+        committed, fresh = ROOT / sdk, fresh_root / sdk
+        names = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
+        assert names and names == sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file()), sdk
+        for name in names:
+            assert filecmp.cmp(fresh / name, committed / name, shallow=False), f"{sdk}/{name} is stale: run `make protos`"
 
 
 def test_contract_has_no_breaking_change_against_the_last_commit():
