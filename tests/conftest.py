@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import seaweed
 from tests.support.browser import browser  # noqa: F401 - the report tests' Chromium (a fixture)
+from tests.support.sdks import go_bin, ts_built  # noqa: F401 - the Go and TypeScript SDKs, built (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CACHE = Path(os.environ.get("INTERP_MODEL_CACHE", Path.home() / ".cache" / "interp-suite" / "models"))
