@@ -3,8 +3,8 @@
 Precedence: built-in defaults < YAML file (``--config`` or ``INTERP_CONFIG``) < environment
 (``INTERP_PORT``, ``INTERP_HOST``, ``INTERP_STORE_URL``, ``INTERP_API_KEYS`` as
 ``key=tenant,key2=tenant2``, ``INTERP_MODEL_CACHE``, ``INTERP_RAY_RESOURCES`` as a JSON object).
-Store credentials come only from the environment (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``) or a Kubernetes Secret mounted as
-those variables, never from the YAML.
+Store credentials come only from the environment (``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY``) or a Kubernetes Secret mounted as those variables, never from the YAML.
 
 Per-deployment settings (replicas, CPUs/GPUs, autoscaling, ``max_ongoing_requests``, torch
 threads) live under ``deployments:``, one entry for the gateway and one per service of the

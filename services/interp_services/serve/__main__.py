@@ -2,7 +2,7 @@
 
 Starts (or joins, with ``ray.address``) Ray, deploys the fleet's Serve config, waits until the
 public endpoint answers health checks, prints ``READY <host>:<port>`` and serves until
-interrupted. The Serve config is built from the settings YAML (``serve.app.serve_config``), or
+interrupted. The Serve config is built from the settings YAML (``serve.config.serve_config``), or
 read as it is with ``--serve-config`` -- e.g. the one the Helm chart renders into its
 ``RayService``, so the chart's application runs here exactly as KubeRay would deploy it.
 """
