@@ -43,7 +43,7 @@ def provision(settings: FleetSettings, *, wait_s: float = 300.0, interval_s: flo
     if not settings.store_ttl_s:
         rule = "objects never expire (store_ttl_s: 0)"
     elif lifecycle:
-        rule = f"lifecycle rule: objects expire after {max(1, -(-int(settings.store_ttl_s) // 86400))} day(s)"
+        rule = f"lifecycle rule: objects expire after {store.expiry_days} day(s)"
     else:
         rule = "the server takes no lifecycle rules; the storage service's sweeps expire objects"
     return f"bucket {store.bucket!r} ready at {settings.store_url}; {rule}"

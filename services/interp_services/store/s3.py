@@ -344,14 +344,18 @@ class S3TensorStore:
                 metadata={"key": key, "bucket": self.bucket, "ttl_s": f"{self.ttl_s:g}"},
             )
 
+    @property
+    def expiry_days(self) -> int:
+        """``ttl_s`` in the lifecycle rule's unit: whole days, rounded up (0: no expiry)."""
+        return max(1, math.ceil(self.ttl_s / 86400)) if self.ttl_s else 0
+
     def ensure_lifecycle(self) -> bool:
-        """Install a bucket lifecycle rule that expires objects after ``ttl_s`` (rounded up to
-        whole days, S3's unit). Returns False when the server does not support lifecycle rules;
-        :meth:`sweep` and the check in :meth:`get` still enforce the time-to-live then."""
+        """Install a bucket lifecycle rule that expires objects after :attr:`expiry_days`.
+        Returns False when the server does not support lifecycle rules; :meth:`sweep` and the
+        check in :meth:`get` still enforce the time-to-live then."""
         if not self.ttl_s:
             return True
-        days = max(1, math.ceil(self.ttl_s / 86400))
-        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id="interp-expiry", expiration=Expiration(days=days))
+        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id="interp-expiry", expiration=Expiration(days=self.expiry_days))
         try:
             self._client.set_bucket_lifecycle(bucket_name=self.bucket, config=LifecycleConfig([rule]))
             return True
