@@ -253,12 +253,7 @@ def load_settings(
         data = dict(data)
     else:
         path = path or env.get("INTERP_CONFIG")
-        data = {}
-        if path:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: the top level must be a mapping")
-            data = loaded
+        data = read_settings_file(path) if path else {}
     if "INTERP_HOST" in env:
         data["host"] = env["INTERP_HOST"]
     if "INTERP_PORT" in env:
@@ -275,6 +270,18 @@ def load_settings(
     if "INTERP_RAY_RESOURCES" in env:
         data["ray"] = {**(data.get("ray") or {}), "resources": _parse_resources(env["INTERP_RAY_RESOURCES"])}
     return from_dict(data, services=services, where=str(path or "settings"))
+
+
+def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping a settings YAML holds (empty for an empty file).
+
+    Raises:
+        ValueError: the top level is not a mapping.
+    """
+    loaded = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: the top level must be a mapping")
+    return loaded
 
 
 def parse_api_keys(text: str) -> dict[str, str]:

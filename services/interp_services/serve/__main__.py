@@ -18,9 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
-
-import yaml
 
 from interp_services.serve.runtime import write_runtime_file
 
@@ -61,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[var] = str(getattr(args, flag))
 
     from interp_services.serve.config import read_serve_config, serve_config, settings_from_args
+    from interp_services.settings import read_settings_file
 
     if args.serve_config:
         config = read_serve_config(args.serve_config)
     else:
         path = args.config or os.environ.get("INTERP_CONFIG")
-        data = yaml.safe_load(Path(path).read_text()) if path else {}
-        config = serve_config(data or {})
+        config = serve_config(read_settings_file(path) if path else {})
     app_config = config["applications"][0]
     settings = settings_from_args(app_config["args"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
