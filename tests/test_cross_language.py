@@ -11,9 +11,9 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import Client, patch, to_numpy
-
 from tests.conftest import DEV_KEY
 from tests.support.sdks import TS_PACKAGE
 

@@ -26,7 +26,7 @@ from interp_services.registry import SERVICES, by_key
 from interp_services.rpc.gateway import LIVENESS
 from interp_services.serve.config import IMPORT_PATH, read_serve_config, settings_from_args
 from interp_services.serve.config import serve_config as project_serve_config
-from interp_services.settings import GATEWAY, DeploymentSettings, FleetSettings
+from interp_services.settings import GATEWAY, DeploymentSettings, FleetSettings, load_settings
 from tests.support.chart import (
     CHART,
     CI_VALUES,
@@ -55,14 +55,12 @@ CHART_SET = {"host", "port", "api_keys", "require_api_key", "store_url", "store_
              "deployments", "ray"}
 
 
-def settings_of(manifests, env=None, services=None) -> FleetSettings:
+def settings_of(manifests, services=None) -> FleetSettings:
     """The chart's settings as the fleet reads them (the project's loader, no environment)."""
     (app,) = serve_config(manifests)["applications"]
-    if services is not None:
-        from interp_services.settings import load_settings
-
-        return load_settings(data=app["args"]["settings"], env=env or {}, services=services)
-    return settings_from_args(app["args"], env=env or {})
+    if services is None:
+        return settings_from_args(app["args"], env={})
+    return load_settings(data=app["args"]["settings"], env={}, services=services)
 
 
 def cpu_count(quantity) -> float:

@@ -42,7 +42,8 @@ def open_fleet_store(settings: FleetSettings, service: str) -> TensorStore:
     """The tensor store as a service of the fleet opens it (counted for metrics)."""
     # Activations in the embedded store are transient working data: writes stay atomic
     # (temp file + rename) but skip fsync, which costs ~3 ms per object on this kind of disk.
-    return CountingStore(open_store(settings.store_url, fsync=False, ttl_s=settings.store_ttl_s, **settings.store_options()), service)
+    store = open_store(settings.store_url, fsync=False, ttl_s=settings.store_ttl_s, **settings.store_options())
+    return CountingStore(store, service)
 
 
 def configure_threads(settings: FleetSettings, deployment: str) -> int:
