@@ -9,7 +9,10 @@ shared ``local_fleet``, and one small fleet of this module's own with a fresh mo
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from concurrent import futures
 from pathlib import Path
@@ -406,3 +409,33 @@ def test_settings_as_data_and_the_cluster_options(monkeypatch):
             load_settings(data={}, env={"INTERP_RAY_RESOURCES": bad})
     with pytest.raises(ValueError, match="path or data"):
         load_settings("x.yaml", env={}, data={})
+
+
+def test_settings_of_the_wrong_kind_are_refused_by_name():
+    """``port: abc`` or a string CPU count is refused with the setting's path, not later."""
+    from interp_services.settings import load_settings
+
+    for data, where in (({"port": "abc"}, "settings.port"), ({"require_api_key": "yes"}, "settings.require_api_key"),
+                        ({"limits": 3}, "settings.limits"), ({"ray": {"object_store_memory_bytes": 1.5}}, "settings.ray.object_store_memory_bytes"),
+                        ({"deployments": {"model_host": {"num_cpus": "many"}}}, "settings.deployments.model_host.num_cpus")):
+        with pytest.raises(ValueError, match=re.escape(where)):
+            load_settings(data=data, env={})
+    s = load_settings(data={"store_ttl_s": 60, "deployments": {"attention": {"num_cpus": 1}}}, env={})  # an int where a float is asked
+    assert s.store_ttl_s == 60 and s.deployment("attention").num_cpus == 1
+
+
+@pytest.mark.parametrize("flag, text, message", [
+    ("--config", "port: abc\n", "settings.port: expected an integer"),
+    ("--config", "a: [\n", "expected the node content"),
+    ("--serve-config", "applications: 3\n", "validation error for ServeDeploySchema"),
+    ("--config", None, "No such file"),
+])
+def test_interp_serve_reports_a_bad_config_in_one_message(tmp_path, flag, text, message):
+    """A configuration mistake ends ``interp serve`` with exit status 2 and the reason, before
+    Ray starts and without a traceback."""
+    path = tmp_path / "fleet.yaml"
+    if text is not None:
+        path.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "interp_services.serve", flag, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("interp serve: ") and message in proc.stderr and "Traceback" not in proc.stderr

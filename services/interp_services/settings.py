@@ -192,14 +192,32 @@ def _build(cls: type, data: Mapping[str, Any], where: str):
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(names)}")
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         if cls is FleetSettings and key in _NESTED:
+            if value is not None and not isinstance(value, Mapping):
+                raise ValueError(f"{where}.{key}: expected a mapping, got {value!r}")
             value = _build(_NESTED[key], value or {}, f"{where}.{key}")
         elif isinstance(value, list):
             value = tuple(value)
+        _check_scalar(defaults[key], value, f"{where}.{key}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _check_scalar(default: Any, value: Any, where: str) -> None:
+    """A setting whose default is a number, string or flag takes a value of that kind (an int
+    where a float is expected), so ``port: abc`` fails here rather than deep inside start-up."""
+    kind = type(default)
+    if kind not in (bool, int, float, str):
+        return
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+        raise ValueError(f"{where}: expected {names[kind]}, got {value!r}")
 
 
 def _deployments(data: Mapping[str, Any] | None, services: Sequence[ServiceSpec], where: str) -> dict[str, DeploymentSettings]:

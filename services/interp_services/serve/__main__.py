@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 
+import yaml
+
 from interp_services.serve.runtime import write_runtime_file
 
 
@@ -60,13 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     from interp_services.serve.config import read_serve_config, serve_config, settings_from_args
     from interp_services.settings import read_settings_file
 
-    if args.serve_config:
-        config = read_serve_config(args.serve_config)
-    else:
-        path = args.config or os.environ.get("INTERP_CONFIG")
-        config = serve_config(read_settings_file(path) if path else {})
-    app_config = config["applications"][0]
-    settings = settings_from_args(app_config["args"])
+    try:
+        if args.serve_config:
+            config = read_serve_config(args.serve_config)
+        else:
+            path = args.config or os.environ.get("INTERP_CONFIG")
+            config = serve_config(read_settings_file(path) if path else {})
+        app_config = config["applications"][0]
+        settings = settings_from_args(app_config["args"])
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        # A configuration mistake is the operator's to fix: one line, not a traceback.
+        print(f"interp serve: {exc}", file=sys.stderr, flush=True)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     # Refuse a port another process already serves, before spending ~15 s on Ray: the gateway's
