@@ -416,15 +416,29 @@ def run_jobs(loaded: LoadedModel, jobs: Sequence[RunJob]) -> list[RunOutput]:
     return outputs
 
 
+FULL_GRADIENT_LOGITS_BYTES = 256 << 20
+"""Gradient runs whose full logits stay under this size project every position (see _logit_positions)."""
+
+
 def _logit_positions(loaded: LoadedModel, jobs: Sequence[RunJob], places: Sequence[Placement]) -> torch.Tensor | None:
     """The positions whose logits the jobs read, or None for all of them.
 
     The language-model head is a large share of a short sequence's cost (SmolLM2: a 576 x 49152
     projection per position) and its logits the largest tensor of the pass; when no job returns
     full logits, only the positions that top-k and the metrics read are projected.
+
+    Gradient runs keep the full head while its logits stay under :data:`FULL_GRADIENT_LOGITS_BYTES`,
+    so they do the same arithmetic as a plain autograd pass (projecting fewer positions changes
+    the float32 rounding of the log-softmax: ~2e-5 relative on SmolLM2's input gradients). A
+    larger one, e.g. a sweep of 256 rows x 64 positions (3 GB of SmolLM2 logits, and as much
+    again for their gradient), projects only the positions its metrics read.
     """
-    if not loaded.info.has_lm_head or any(job.return_logits or job.needs_grad for job in jobs):
-        return None  # gradients keep the full head: the same arithmetic as a plain autograd pass
+    if not loaded.info.has_lm_head or any(job.return_logits for job in jobs):
+        return None
+    if any(job.needs_grad for job in jobs):
+        rows, seq_len = sum(len(job.batch) for job in jobs), max(job.length for job in jobs)
+        if rows * seq_len * loaded.info.vocab_size * 4 <= FULL_GRADIENT_LOGITS_BYTES:
+            return None
     if "logits_to_keep" not in forward_parameters(loaded.model):
         return None
     needed: set[int] = set()
