@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from minio.commonconfig import ENABLED, Filter
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from interp_services.registry import SERVICES, by_key
 from interp_services.rpc.gateway import LIVENESS
@@ -40,9 +42,9 @@ from tests.support.chart import (
     render_chart,
     serve_config,
 )
-from tests.support.helm import RenderError, find, lint
+from tests.support.helm import RenderError, find, lint, merge_values
 from tests.support.k8s import validate
-from tests.support.netpol import IPPeer, PodPeer, ingress_allowed, pods_from_manifests
+from tests.support.netpol import IPPeer, PodPeer, ingress_allowed, pods_from_manifests, selector_matches
 
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 GPU = CHART / "ci" / "gpu-values.yaml"
@@ -142,6 +144,35 @@ def test_a_new_service_appears_by_its_values_entry_alone():
     manifests = render_chart((), {"services": {"autoencoders": {"workerGroup": "cpu", "num_cpus": 1.5, "num_replicas": 3}}})
     d = settings_of(manifests, services=[*SERVICES, spec]).deployment("autoencoders")
     assert (d.num_cpus, d.num_replicas, d.resources) == (1.5, 3, {"interp_pool_cpu": 1})
+
+
+def undocumented_values(node, params, prefix: str = "") -> list[str]:
+    """Leaves of ``node`` (scalars, lists, empty maps) without a ``## @param`` line for themselves
+    or for a map above them (a documented map, e.g. ``head.resources``, covers what is inside)."""
+    missing = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if path in params:
+            continue
+        if isinstance(value, dict) and value:
+            missing += undocumented_values(value, params, path + ".")
+        else:
+            missing.append(path)
+    return missing
+
+
+def test_every_value_is_documented_by_a_param_line():
+    """Each value has a `## @param <path> <what it does>` line (the bitnami readme-generator
+    format) for itself or for a map above it, and each such line names a value that exists."""
+    text = (CHART / "values.yaml").read_text()
+    params = dict(re.findall(r"^## @param (\S+) (\S.*)$", text, flags=re.MULTILINE))
+    assert len(params) == len(re.findall(r"^## @param ", text, flags=re.MULTILINE))  # one each, with a description
+    for path in params:
+        node = VALUES
+        for key in path.split("."):
+            assert isinstance(node, dict) and key in node, f"@param {path} names no value"
+            node = node[key]
+    assert undocumented_values(VALUES, params) == []
 
 
 def test_values_schema_follows_the_settings_dataclasses():
@@ -257,7 +288,10 @@ def test_generated_secrets_are_random_per_install():
     assert len(a) == 3 and not set(a) & set(b)
 
 
-OUTSIDE = [IPPeer("203.0.113.7"), PodPeer("default", {"app": "curious"}), PodPeer("monitoring-evil", {"app": "prometheus"})]
+# Pods elsewhere may copy any label, the KubeRay operator's included, but not their namespace's name.
+OPERATOR_LABELS = {"app.kubernetes.io/name": "kuberay-operator"}
+OUTSIDE = [IPPeer("203.0.113.7"), PodPeer("default", {"app": "curious"}), PodPeer("monitoring-evil", {"app": "prometheus"}),
+           PodPeer("default", OPERATOR_LABELS), PodPeer("attacker", OPERATOR_LABELS, {"kubernetes.io/metadata.name": "kuberay-system"})]
 PORTS = [6379, 8265, 10001, 52365, 8080, 9000, 9001, 50051, 12345]
 
 
@@ -297,10 +331,24 @@ def test_inside_the_release_what_must_talk_can():
     assert ingress_allowed(policies, minio, 9000, job.as_peer())
     assert not ingress_allowed(policies, minio, 9001, ray[0].as_peer())  # the console stays closed
     assert not any(ingress_allowed(policies, p, 12345, job.as_peer()) for p in ray)
-    operator = PodPeer("kuberay-system", {"app.kubernetes.io/name": "kuberay-operator"})
+    operator = PodPeer("kuberay-system", OPERATOR_LABELS)
     head = pods["RayService head"]
     assert ingress_allowed(policies, head, 8265, operator) and ingress_allowed(policies, ray[-1], 52365, operator)
     assert not ingress_allowed(policies, head, 6379, operator)
+    # Only the operator's pods in the operator's namespace: not a look-alike elsewhere (the
+    # dashboard takes job submissions, i.e. runs code), nor another pod of that namespace.
+    for impostor in (PodPeer(NAMESPACE, OPERATOR_LABELS), PodPeer("attacker", OPERATOR_LABELS), PodPeer("kuberay-system", {"app": "x"})):
+        assert not any(ingress_allowed(policies, p, port, impostor) for p in ray for port in (8265, 52365)), impostor
+
+
+def test_the_operators_namespace_is_a_value():
+    manifests = render_chart((), {"networkPolicy": {"kuberayOperator": {"namespace": "ray-system"}}})
+    policies = find(manifests, "NetworkPolicy")
+    head = next(p for p in pods_from_manifests(manifests, NAMESPACE) if p.name == "RayService head")
+    assert ingress_allowed(policies, head, 8265, PodPeer("ray-system", OPERATOR_LABELS))
+    assert not ingress_allowed(policies, head, 8265, PodPeer("kuberay-system", OPERATOR_LABELS))
+    with pytest.raises(RenderError, match="namespace"):
+        render_chart((), {"networkPolicy": {"kuberayOperator": {"namespace": ""}}})
 
 
 def all_containers(manifests):
@@ -346,17 +394,71 @@ def test_health_probes():
             assert ("8265/api/gcs_healthz" in command) == (name == "head")
 
 
-def test_disruption_budgets_cover_each_group():
-    manifests = render_chart([GPU])
-    pods = [p for p in pods_from_manifests(manifests, NAMESPACE) if p.labels.get("interp-suite/ray")]
-    pdbs = find(manifests, "PodDisruptionBudget")
-    from tests.support.netpol import selector_matches
+def test_a_stopping_gateway_pod_drains_before_ray_stops():
+    """A deleted gateway pod leaves the Service at once; its preStop hook keeps it serving for
+    gateway.drainSeconds (while proxies catch up) before `ray stop`, and the grace period covers
+    that sleep plus the time `ray stop` itself may take (its --grace-period, read from Ray)."""
+    from ray.scripts.scripts import stop
 
-    covered = {p.name for p in pods for pdb in pdbs if selector_matches(pdb["spec"]["selector"], p.labels)}
-    assert covered == {p.name for p in pods} - {"RayService head"}
-    for pdb in pdbs:  # each budget covers exactly one group
-        assert sum(selector_matches(pdb["spec"]["selector"], p.labels) for p in pods) == 1, pdb["metadata"]["name"]
-    assert not find(render_chart([MINIMAL]), "PodDisruptionBudget")
+    ray_stop_grace = next(p.default for p in stop.params if p.name == "grace_period")
+    for values, drain in (({}, VALUES["gateway"]["drainSeconds"]), ({"gateway": {"drainSeconds": 5}}, 5)):
+        g = groups(render_chart((), values))
+        spec = g["gateway"]["template"]["spec"]
+        assert container(g["gateway"])["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "-c", f"sleep {drain}; ray stop"]
+        assert spec["terminationGracePeriodSeconds"] == VALUES["gateway"]["terminationGracePeriodSeconds"] >= drain + ray_stop_grace
+        for name in ("head", "cpu"):  # the other pods stop Ray at once, within Kubernetes' default 30 s
+            assert container(g[name])["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "-c", "ray stop"]
+            assert "terminationGracePeriodSeconds" not in g[name]["template"]["spec"]
+    with pytest.raises(RenderError, match="terminationGracePeriodSeconds"):
+        render_chart((), {"gateway": {"drainSeconds": 50, "terminationGracePeriodSeconds": 60}})
+
+
+def disruptions_allowed(pdb, healthy: int) -> int:
+    """Evictions Kubernetes' disruption controller allows for pods whose owner has no scale
+    subresource (KubeRay's RayCluster): only an integer ``minAvailable`` can be evaluated there;
+    with ``maxUnavailable`` or a percentage it cannot count the expected pods and allows none
+    (kubernetes.io/docs/tasks/run-application/configure-pdb, "Arbitrary workloads and arbitrary
+    selectors")."""
+    spec = pdb["spec"]
+    if "maxUnavailable" in spec or not isinstance(spec.get("minAvailable"), int):
+        return 0
+    return max(0, healthy - spec["minAvailable"])
+
+
+PDB_CASES = [
+    *((files, None) for files in ((), (GPU,), (MINIMAL,))),
+    ((), {"services": {"gateway": {"num_replicas": 3}}, "workerGroups": {"cpu": {"minReplicas": 2, "replicas": 3}}}),
+    ((), {"ray": {"autoscaling": {"enabled": False}}, "workerGroups": {"cpu": {"minReplicas": 1, "replicas": 3}}}),
+    ((), {"services": {"gateway": {"num_replicas": None, "autoscaling": {"min_replicas": 3, "max_replicas": 6}}},
+          "podDisruptionBudget": {"maxUnavailable": 2}}),
+]
+
+
+@pytest.mark.parametrize("files, values", PDB_CASES)
+def test_disruption_budgets_never_block_a_drain(files, values):
+    """Every budget uses an integer minAvailable and lets a drain evict a pod of its group even
+    when the group is at its smallest (minReplicas while Ray's autoscaler runs, else replicas);
+    every group that has a pod to spare is covered by exactly one budget."""
+    manifests = render_chart(files, values)
+    budgets = merge_values([CHART / "values.yaml", *files], values)["podDisruptionBudget"]
+    cluster = find(manifests, "RayService")[0]["spec"]["rayClusterConfig"]
+    pods = {p.name: p for p in pods_from_manifests(manifests, NAMESPACE) if p.labels.get("interp-suite/ray")}
+    pdbs = find(manifests, "PodDisruptionBudget")
+    if not budgets["enabled"]:
+        assert not pdbs
+        return
+    for group in cluster["workerGroupSpecs"]:
+        smallest = group["minReplicas"] if cluster["enableInTreeAutoscaling"] else group["replicas"]
+        pod = pods[f"RayService worker group {group['groupName']}"]
+        (budget, *more) = [b for b in pdbs if selector_matches(b["spec"]["selector"], pod.labels)] or [None]
+        assert not more, group["groupName"]  # the eviction API refuses pods under two budgets
+        if smallest > budgets["maxUnavailable"]:
+            assert budget is not None, group["groupName"]
+            assert disruptions_allowed(budget, healthy=smallest) == budgets["maxUnavailable"], group["groupName"]
+            assert budget["spec"]["minAvailable"] >= 1
+        else:
+            assert budget is None, group["groupName"]  # its minAvailable could only block or be 0
+    assert not any(selector_matches(b["spec"]["selector"], pods["RayService head"].labels) for b in pdbs)
 
 
 def test_ingress_speaks_grpc_with_tls():
@@ -415,11 +517,22 @@ def test_the_store_provisioning_job_runs_here(s3_server, tmp_path):
         "interp-api-keys": {"INTERP_API_KEYS": "k-provision=ops"},
         "interp-s3": {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key},
     })
-    assert not s3_server.client().bucket_exists(bucket_name=bucket)
+    client = s3_server.client()
+    assert not client.bucket_exists(bucket_name=bucket)
     done = subprocess.run(command, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"bucket '{bucket}' ready" in done.stdout
-    assert s3_server.client().bucket_exists(bucket_name=bucket)
+    assert client.bucket_exists(bucket_name=bucket)
+    # One expiry rule per tenant (the Secret's "ops", and "default" for calls without a key),
+    # scoped to its prefix; on the next run (helm upgrade) a rule someone else added stays.
+    rules = {r.rule_id: r.rule_filter.prefix for r in client.get_bucket_lifecycle(bucket_name=bucket).rules}
+    assert rules == {"interp-expiry-default": "default/", "interp-expiry-ops": "ops/"}
+    theirs = Rule(ENABLED, rule_filter=Filter(prefix="logs/"), rule_id="logs", expiration=Expiration(days=30))
+    client.set_bucket_lifecycle(bucket_name=bucket, config=LifecycleConfig([theirs, *client.get_bucket_lifecycle(bucket_name=bucket).rules]))
+    again = subprocess.run(command, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    rules = {r.rule_id: r.rule_filter.prefix for r in client.get_bucket_lifecycle(bucket_name=bucket).rules}
+    assert rules == {"logs": "logs/", "interp-expiry-default": "default/", "interp-expiry-ops": "ops/"}
     assert settings_of(manifests).store_url == f"s3://{s3_server.endpoint}/{bucket}"
 
 

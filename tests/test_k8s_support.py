@@ -300,6 +300,21 @@ def test_namespace_selector_alone_means_every_pod_of_those_namespaces() -> None:
     assert not ingress_allowed([by_name], API, 50051, FRONT)
 
 
+def test_a_namespace_is_pinned_by_its_name_label_not_by_pod_labels() -> None:
+    """``namespaceSelector: {}`` plus a pod label admits a look-alike pod from any namespace; the
+    ``kubernetes.io/metadata.name`` label, which the API server sets, cannot be forged."""
+    operator = {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}}
+    any_namespace = policy({"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": operator}]}]})
+    pinned = policy({"podSelector": {}, "ingress": [{"from": [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}}, "podSelector": operator}]}]})
+    real = PodPeer("kuberay-system", {"app.kubernetes.io/name": "kuberay-operator"})
+    spoofed = PodPeer("attacker", {"app.kubernetes.io/name": "kuberay-operator"}, {"kubernetes.io/metadata.name": "kuberay-system"})
+    assert ingress_allowed([any_namespace], API, 8265, real) and ingress_allowed([any_namespace], API, 8265, spoofed)
+    assert ingress_allowed([pinned], API, 8265, real)
+    assert not ingress_allowed([pinned], API, 8265, spoofed)
+    assert not ingress_allowed([pinned], API, 8265, PodPeer("kuberay-system", {"app": "other"}))
+
+
 def test_both_selectors_in_one_peer_are_anded_but_two_peers_are_ored() -> None:
     ns_sel = {"matchLabels": {"team": "web"}}
     pod_sel = {"matchLabels": {"app": "front"}}

@@ -10,12 +10,15 @@ import hashlib
 import io
 import os
 import time
+import types
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from minio.helpers import md5sum_hash
 from safetensors.torch import save as st_save
 
 from interp_services.core.errors import (
@@ -34,6 +37,7 @@ from interp_services.store import (
     encode_tensor,
     open_store,
 )
+from interp_services.store.s3 import expiry_rules, merge_lifecycle
 from tests.support.seaweed import S3Server, free_ports, s3_server  # noqa: F401
 
 TENANT = "acme"
@@ -434,8 +438,115 @@ def test_s3_expired_object_is_not_found_and_swept(s3_server: S3Server) -> None: 
     assert exc.value.reason == "OBJECT_NOT_FOUND"
     fresh = store.put(TENANT, torch.ones(1))
     assert store.get(TENANT, fresh).tolist() == [1.0] and store.sweep() == 0
-    # The bucket also gets a lifecycle rule (S3 counts in days: the TTL rounded up).
-    assert store.ensure_lifecycle() is True
-    rule = store.client.get_bucket_lifecycle(bucket_name="interp-ttl").rules[0]
-    assert (rule.rule_id, rule.expiration.days) == ("interp-expiry", 1)
+    # The bucket also gets a lifecycle rule per tenant (S3 counts in days: the TTL rounded up).
+    assert store.ensure_lifecycle([TENANT]) is True
+    (rule,) = store.client.get_bucket_lifecycle(bucket_name="interp-ttl").rules
+    assert (rule.rule_id, rule.rule_filter.prefix, rule.expiration.days) == ("interp-expiry-acme", "acme/", 1)
     store.close()
+
+
+# -- a shared bucket: lifecycle rules and sweeps leave other data alone ---------------------------
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+# Another owner's rules, as S3 returns them: one with the legacy top-level Prefix (which the minio
+# client's models drop, turning the rule into a bucket-wide one if written back), one with a size
+# filter the models do not know; plus this store's bucket-wide rule of earlier versions and a rule
+# of a tenant that is gone.
+THEIR_RULES = (
+    "<Rule><ID>logs</ID><Prefix>logs/</Prefix><Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule>"
+    "<Rule><ID>big-scratch</ID><Filter><And><Prefix>scratch/</Prefix><ObjectSizeGreaterThan>1048576</ObjectSizeGreaterThan>"
+    "</And></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation>"
+    "</AbortIncompleteMultipartUpload></Rule>"
+)
+OLD_OURS = (
+    "<Rule><ID>interp-expiry</ID><Filter><Prefix></Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
+    "<Rule><ID>interp-expiry-gone</ID><Filter><Prefix>gone/</Prefix></Filter><Status>Enabled</Status>"
+    "<Expiration><Days>1</Days></Expiration></Rule>"
+)
+
+
+def our_rule(tenant: str, days: int) -> str:
+    return (f"<Rule><Status>Enabled</Status><Filter><Prefix>{tenant}/</Prefix></Filter><ID>interp-expiry-{tenant}</ID>"
+            f"<Expiration><Days>{days}</Days></Expiration></Rule>")
+
+
+def lifecycle_xml(rules: str, namespace: str | None = None) -> bytes:
+    xmlns = f' xmlns="{namespace}"' if namespace else ""
+    return f"<LifecycleConfiguration{xmlns}>{rules}</LifecycleConfiguration>".encode()
+
+
+def canonical(xml: bytes | None) -> str | None:
+    return None if xml is None else ET.canonicalize(xml.decode(), strip_text=True)
+
+
+def test_lifecycle_merge_replaces_only_our_rules() -> None:
+    ours = expiry_rules(["default", "acme", "acme"], 2)
+    merged = merge_lifecycle(lifecycle_xml(THEIR_RULES + OLD_OURS, S3_NS), ours)
+    assert canonical(merged) == canonical(lifecycle_xml(THEIR_RULES + our_rule("acme", 2) + our_rule("default", 2)))
+    assert canonical(merge_lifecycle(None, ours)) == canonical(lifecycle_xml(our_rule("acme", 2) + our_rule("default", 2)))
+    # No time-to-live: our rules go, theirs stay; nothing left: no configuration at all.
+    assert canonical(merge_lifecycle(lifecycle_xml(OLD_OURS + THEIR_RULES), [])) == canonical(lifecycle_xml(THEIR_RULES))
+    assert merge_lifecycle(lifecycle_xml(OLD_OURS), []) is None
+    with pytest.raises(InvalidArgument):
+        expiry_rules(["Not A Tenant"], 1)
+
+
+def raw_lifecycle(store: S3TensorStore) -> bytes:
+    return store.client._execute("GET", store.bucket, query_params={"lifecycle": ""}).data
+
+
+def test_s3_lifecycle_keeps_a_shared_buckets_rules(s3_server: S3Server) -> None:  # noqa: F811
+    bucket = f"shared-{uuid.uuid4().hex[:12]}"
+    store = open_store(s3_server.url(bucket), access_key=s3_server.access_key, secret_key=s3_server.secret_key, ttl_s=86400 + 1)
+    assert isinstance(store, S3TensorStore)
+    body = lifecycle_xml(THEIR_RULES + OLD_OURS)
+    store.client._execute("PUT", bucket, body=body, headers={"Content-MD5": md5sum_hash(body)}, query_params={"lifecycle": ""})
+    for _ in range(2):  # idempotent
+        assert store.ensure_lifecycle(["acme", "default"]) is True
+        assert canonical(raw_lifecycle(store)) == canonical(lifecycle_xml(THEIR_RULES + our_rule("acme", 2) + our_rule("default", 2)))
+    assert store.ensure_lifecycle() is True  # no tenants: nothing to scope a rule to, nothing touched
+    assert canonical(raw_lifecycle(store)) == canonical(lifecycle_xml(THEIR_RULES + our_rule("acme", 2) + our_rule("default", 2)))
+    forever = open_store(s3_server.url(bucket), access_key=s3_server.access_key, secret_key=s3_server.secret_key)
+    assert isinstance(forever, S3TensorStore)
+    assert forever.ensure_lifecycle(["acme"]) is True  # store_ttl_s 0: our rules are removed
+    assert canonical(raw_lifecycle(store)) == canonical(lifecycle_xml(THEIR_RULES))
+    store.close()
+    forever.close()
+
+
+def test_s3_sweep_removes_only_tensor_store_objects(s3_server: S3Server) -> None:  # noqa: F811
+    bucket = f"shared-{uuid.uuid4().hex[:12]}"
+    store = open_store(s3_server.url(bucket), access_key=s3_server.access_key, secret_key=s3_server.secret_key, ttl_s=1)
+    assert isinstance(store, S3TensorStore)
+    ours = store.put(TENANT, torch.ones(2))
+    theirs = ["logs/app.log", f"{TENANT}/notes.txt", "Reports/q3.safetensors", "model.safetensors"]
+    for key in theirs:
+        plant(store, key, b"someone else's")
+    time.sleep(2.2)  # Last-Modified has one-second resolution
+    assert store.sweep() == 1
+    left = sorted(o.object_name for o in store.client.list_objects(bucket_name=bucket, recursive=True))
+    assert left == sorted(theirs) and ours.key not in left
+    store.close()
+
+
+def test_the_storage_service_installs_the_tenants_rules_at_start(s3_server: S3Server) -> None:  # noqa: F811
+    """The storage service's replicas install the rules of the tenants the fleet's keys name (and
+    the keyless ``default``), as the provisioning Job does, keeping the bucket's other rules."""
+    from interp_services.registry import SERVICES
+    from interp_services.settings import load_settings
+
+    bucket = f"shared-{uuid.uuid4().hex[:12]}"
+    store = open_store(s3_server.url(bucket), access_key=s3_server.access_key, secret_key=s3_server.secret_key, ttl_s=86400)
+    assert isinstance(store, S3TensorStore)
+    body = lifecycle_xml(THEIR_RULES)
+    store.client._execute("PUT", bucket, body=body, headers={"Content-MD5": md5sum_hash(body)}, query_params={"lifecycle": ""})
+    settings = load_settings(data={"api_keys": {"k1": "acme", "k2": "bob"}}, env={})
+    assert settings.tenants() == ["acme", "bob", "default"]
+    spec = next(s for s in SERVICES if s.key == "storage")
+    servicer = spec.factory(types.SimpleNamespace(store=store, settings=settings))
+    try:
+        want = THEIR_RULES + our_rule("acme", 1) + our_rule("bob", 1) + our_rule("default", 1)
+        assert canonical(raw_lifecycle(store)) == canonical(lifecycle_xml(want))
+    finally:
+        servicer.close()
+        store.close()

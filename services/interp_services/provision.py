@@ -1,10 +1,16 @@
 """Provision the fleet's object store: ``python -m interp_services.provision``.
 
-Creates the bucket of ``store_url`` and its expiry lifecycle rule (objects live ``store_ttl_s``,
-rounded up to whole days), waiting for the S3 endpoint to come up first. The Helm chart runs it
-as a post-install/post-upgrade Job with the fleet's own settings and credentials, so the bucket
-the services use is provisioned by the same code that opens it. Idempotent; a local store needs
-nothing and is reported as such.
+Creates the bucket of ``store_url`` and its expiry lifecycle rules (objects live ``store_ttl_s``,
+rounded up to whole days), waiting for the S3 endpoint to come up first. Object keys start with
+their tenant, so there is one rule per tenant the fleet serves (those of the API keys, plus
+``default``, the tenant of calls without a key), scoped to ``{tenant}/`` and merged into the
+bucket's lifecycle configuration: a shared bucket keeps its other rules, and its objects outside
+the tenants' prefixes never expire through us. A tenant added to the keys later gets its rule at
+the next run (``helm upgrade``); until then the storage service's sweeps expire its objects.
+
+The Helm chart runs it as a post-install/post-upgrade Job with the fleet's own settings and
+credentials, so the bucket the services use is provisioned by the same code that opens it.
+Idempotent; a local store needs nothing and is reported as such.
 
 Exit status: 0 provisioned, 1 the endpoint never answered (or refused the credentials) in time,
 2 bad settings.
@@ -30,11 +36,12 @@ def provision(settings: FleetSettings, *, wait_s: float = 300.0, interval_s: flo
     """
     if not settings.store_url.startswith("s3://"):
         return f"{settings.store_url}: a local store, nothing to provision"
+    tenants = settings.tenants()
     deadline = time.monotonic() + wait_s
     while True:
         try:
             store = open_store(settings.store_url, ttl_s=settings.store_ttl_s, **settings.store_options())
-            lifecycle = store.ensure_lifecycle()
+            lifecycle = store.ensure_lifecycle(tenants)
             break
         except Unavailable:
             if time.monotonic() + interval_s > deadline:
@@ -43,7 +50,7 @@ def provision(settings: FleetSettings, *, wait_s: float = 300.0, interval_s: flo
     if not settings.store_ttl_s:
         rule = "objects never expire (store_ttl_s: 0)"
     elif lifecycle:
-        rule = f"lifecycle rule: objects expire after {store.expiry_days} day(s)"
+        rule = f"lifecycle rules for tenants {', '.join(tenants)}: objects expire after {store.expiry_days} day(s)"
     else:
         rule = "the server takes no lifecycle rules; the storage service's sweeps expire objects"
     return f"bucket {store.bucket!r} ready at {settings.store_url}; {rule}"

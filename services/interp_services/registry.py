@@ -188,7 +188,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         key="storage",
         descriptor=storage_service_pb2.DESCRIPTOR.services_by_name["StorageService"],
-        factory=lambda env: StorageServicer(env.store, *_limits(env), sweep_interval_s=env.settings.store_sweep_interval_s),
+        factory=lambda env: StorageServicer(
+            env.store, *_limits(env), sweep_interval_s=env.settings.store_sweep_interval_s, tenants=env.settings.tenants()
+        ),
         deployment={"num_cpus": 0.05, "max_ongoing_requests": 16},
     ),
 )

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from interp_services.rpc.codec import DeliveryPolicy
-from interp_services.rpc.context import Limits
+from interp_services.rpc.context import DEFAULT_TENANT, Limits
 from interp_services.rpc.gateway import DEV_API_KEY
 
 if TYPE_CHECKING:
@@ -159,6 +159,10 @@ class FleetSettings:
         """Models a replica of deployment ``name`` loads at start: the fleet-wide
         ``preload_models``, then the deployment's own, each once."""
         return tuple(dict.fromkeys((*self.preload_models, *self.deployment(name).preload_models)))
+
+    def tenants(self) -> list[str]:
+        """Every tenant the API keys name, plus the tenant of calls made without a key."""
+        return sorted({*self.api_keys.values(), DEFAULT_TENANT})
 
     def store_credentials(self) -> dict[str, str]:
         """S3 credentials from the environment (empty for the local store)."""

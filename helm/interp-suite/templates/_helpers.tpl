@@ -40,6 +40,29 @@ app.kubernetes.io/component: {{ .component }}
 interp-suite/ray: "true"
 {{- end -}}
 
+{{/* Pods the gateway group always has: one per gateway replica (the replicas, or autoscaling's
+     min_replicas). rayservice.yaml sizes the group with it, pdb.yaml budgets from it. */}}
+{{- define "interp.gatewayMinPods" -}}
+{{- $gw := .Values.services.gateway -}}
+{{- if $gw.autoscaling -}}
+{{- int ($gw.autoscaling.min_replicas | default 1) -}}
+{{- else -}}
+{{- int ($gw.num_replicas | default 1) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The gateway pods' terminationGracePeriodSeconds: it must cover the preStop hook, i.e.
+     gateway.drainSeconds plus up to 16 s for `ray stop` (its default --grace-period), or the
+     kubelet kills the pod in the middle of it. */}}
+{{- define "interp.gatewayGracePeriod" -}}
+{{- $gw := .Values.gateway -}}
+{{- $grace := int $gw.terminationGracePeriodSeconds -}}
+{{- if lt $grace (add (int $gw.drainSeconds) 16 | int) -}}
+{{- fail (printf "gateway.terminationGracePeriodSeconds (%d) must be at least gateway.drainSeconds (%d) + 16 s for `ray stop`" $grace (int $gw.drainSeconds)) -}}
+{{- end -}}
+{{- $grace -}}
+{{- end -}}
+
 {{/* Images: pinned tags, never "latest". */}}
 {{- define "interp.image" -}}
 {{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
@@ -203,6 +226,9 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- if eq .kind "gateway" }}
+  terminationGracePeriodSeconds: {{ include "interp.gatewayGracePeriod" $root }}
+  {{- end }}
   containers:
     - name: {{ if eq .kind "head" }}ray-head{{ else }}ray-worker{{ end }}
       image: {{ include "interp.image" (dict "root" $root "gpu" (gt (int .gpus) 0)) }}
@@ -271,7 +297,14 @@ spec:
       lifecycle:
         preStop:
           exec:
+            {{- if eq .kind "gateway" }}
+            # A deleted pod leaves the Service's endpoints at once, but kube-proxy and ingress
+            # controllers take a few seconds to notice; until drainSeconds have passed the
+            # gateway keeps serving (new calls on open connections included), then Ray stops.
+            command: ["/bin/sh", "-c", "sleep {{ int $values.gateway.drainSeconds }}; ray stop"]
+            {{- else }}
             command: ["/bin/sh", "-c", "ray stop"]
+            {{- end }}
       volumeMounts:
         - {name: dshm, mountPath: /dev/shm}
         {{- if eq .kind "worker" }}

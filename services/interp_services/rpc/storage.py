@@ -3,14 +3,16 @@
 Other services hand out ``ObjectRef``s when results go to the store; a client that cannot reach
 the object store itself (any client outside the cluster) reads them here, and deletes what it no
 longer needs instead of waiting for the time-to-live. The servicer also keeps the store tidy: it
-installs the S3 lifecycle rule where the server supports one and sweeps expired objects
-periodically (every replica may sweep; sweeping twice is harmless).
+installs the tenants' S3 expiry rules where the server supports them (merged with the bucket's
+other rules, ``S3TensorStore.ensure_lifecycle``) and sweeps expired objects periodically (every
+replica may sweep; sweeping twice is harmless).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 import grpc
 
@@ -29,7 +31,13 @@ class StorageServicer:
     """Serves StorageService from the fleet's tensor store."""
 
     def __init__(
-        self, store: TensorStore | None, limits: Limits, policy: DeliveryPolicy, *, sweep_interval_s: float = 0.0
+        self,
+        store: TensorStore | None,
+        limits: Limits,
+        policy: DeliveryPolicy,
+        *,
+        sweep_interval_s: float = 0.0,
+        tenants: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.limits = limits
@@ -39,7 +47,7 @@ class StorageServicer:
             ensure = getattr(store, "ensure_lifecycle", None)
             if ensure is not None:
                 try:
-                    ensure()
+                    ensure(tenants)
                 except Exception:  # noqa: BLE001 - sweeps still enforce the time-to-live
                     log.warning("could not install the store's lifecycle rule", exc_info=True)
             threading.Thread(target=self._sweep_forever, args=(sweep_interval_s,), name="store-sweeper", daemon=True).start()

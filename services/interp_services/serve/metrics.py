@@ -7,7 +7,7 @@ Names follow ``interp_<service>_<what>_<unit>``; Ray exports them on each node's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from ray.serve import metrics
@@ -94,9 +94,9 @@ class CountingStore:
     def sweep(self) -> int:
         return self.inner.sweep()
 
-    def ensure_lifecycle(self) -> bool:
+    def ensure_lifecycle(self, tenants: Iterable[str] = ()) -> bool:
         ensure = getattr(self.inner, "ensure_lifecycle", None)
-        return ensure() if ensure is not None else True
+        return ensure(tenants) if ensure is not None else True
 
     def ping(self) -> None:
         self.inner.ping()

@@ -18,6 +18,13 @@ packets, and never answers) would only hang again, so a call against it raises
 ``Unavailable(STORE_UNAVAILABLE)`` after one timeout (~``read_timeout_s``) instead of holding the
 caller's worker for the whole request deadline.
 
+Sharing a bucket: everything this store writes is under ``{tenant}/`` (there is no prefix common
+to all tenants), so its expiry rules are one lifecycle rule per tenant, each scoped to
+``{tenant}/`` and named ``interp-expiry-{tenant}``; :meth:`S3TensorStore.ensure_lifecycle` merges
+them into the bucket's configuration and keeps every other rule as the server returned it. The
+sweep only removes tensor-store objects (``{tenant}/...safetensors``). Other data in the bucket is
+safe as long as it does not live under a tenant's name.
+
 Failure mapping: connection errors, timeouts and 5xx become ``Unavailable(STORE_UNAVAILABLE)``;
 ``NoSuchKey`` becomes ``NotFound(OBJECT_NOT_FOUND)``; rejected credentials become
 ``FailedPrecondition(STORE_ACCESS_DENIED)`` (a deployment problem, not the caller's).
@@ -35,6 +42,8 @@ import io
 import logging
 import math
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
 from email.utils import parsedate_to_datetime
 
 import torch
@@ -42,8 +51,8 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
-from minio.helpers import check_bucket_name
-from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+from minio.helpers import check_bucket_name, md5sum_hash
+from minio.lifecycleconfig import Expiration, Rule
 
 from interp_services.core.errors import (
     FailedPrecondition,
@@ -54,7 +63,7 @@ from interp_services.core.errors import (
 )
 from interp_services.core.reasons import Reason
 
-from ._keys import check_ref, new_key, verify_bytes
+from ._keys import KEY_SUFFIX, TENANT_RE, check_ref, new_key, validate_tenant, verify_bytes
 from .base import StoredRef
 from .safetensors_codec import decode_tensor, encode_tensor, sha256_hex
 
@@ -75,6 +84,11 @@ _AUTH_CODES = frozenset(
     }
 )
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+
+#: Lifecycle rules whose ID is this, or starts with it and a dash, are this store's: one
+#: ``interp-expiry-{tenant}`` per tenant (plain ``interp-expiry`` was the bucket-wide rule of earlier
+#: versions, which :meth:`S3TensorStore.ensure_lifecycle` removes).
+LIFECYCLE_RULE_ID = "interp-expiry"
 
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 5.0
@@ -102,6 +116,55 @@ def _is_timeout(error: Exception | None) -> bool:
     if isinstance(error, exc.ReadTimeoutError):
         return True
     return isinstance(error, exc.ConnectTimeoutError) and not isinstance(error, exc.NewConnectionError)
+
+
+def _is_our_rule(rule_id: str | None) -> bool:
+    return rule_id is not None and (rule_id == LIFECYCLE_RULE_ID or rule_id.startswith(LIFECYCLE_RULE_ID + "-"))
+
+
+def expiry_rules(tenants: Iterable[str], days: int) -> list[Rule]:
+    """One rule per tenant that expires the objects under ``{tenant}/`` after ``days`` days."""
+    rules = []
+    for tenant in sorted(set(tenants)):
+        validate_tenant(tenant)
+        rules.append(
+            Rule(ENABLED, rule_filter=Filter(prefix=f"{tenant}/"), rule_id=f"{LIFECYCLE_RULE_ID}-{tenant}",
+                 expiration=Expiration(days=days))
+        )
+    return rules
+
+
+def merge_lifecycle(existing: bytes | None, ours: Sequence[Rule]) -> bytes | None:
+    """A bucket's lifecycle configuration (the XML the server returned, ``None`` for none) with
+    this store's rules replaced by ``ours``; ``None`` when no rule is left.
+
+    Works on the XML rather than the minio client's models: those drop what they do not know (a
+    rule's legacy top-level ``Prefix``, size filters), and writing such a rule back would widen it,
+    e.g. to the whole bucket. Every rule whose ID is not this store's is kept element for element.
+
+    Example:
+        >>> theirs = (b"<LifecycleConfiguration><Rule><ID>logs</ID><Prefix>logs/</Prefix><Status>Enabled</Status>"
+        ...           b"<Expiration><Days>30</Days></Expiration></Rule></LifecycleConfiguration>")
+        >>> merged = merge_lifecycle(theirs, expiry_rules(["acme"], 1))
+        >>> [r.findtext("ID") for r in ET.fromstring(merged)]
+        ['logs', 'interp-expiry-acme']
+    """
+    root = ET.Element("LifecycleConfiguration")
+    if existing:
+        for rule in ET.fromstring(existing):
+            for element in rule.iter():  # S3 answers in its namespace and takes requests without one
+                element.tag = element.tag.rpartition("}")[2]
+            if rule.tag == "Rule" and not _is_our_rule(rule.findtext("ID")):
+                root.append(rule)
+    for rule in ours:
+        rule.toxml(root)
+    return ET.tostring(root) if len(root) else None
+
+
+def _is_tensor_key(name: str) -> bool:
+    """Whether an object name has the shape of this store's keys (``{tenant}/...safetensors``)."""
+    tenant, sep, rest = name.partition("/")
+    return bool(sep) and TENANT_RE.fullmatch(tenant) is not None and rest.endswith(KEY_SUFFIX)
 
 
 class S3TensorStore:
@@ -349,15 +412,40 @@ class S3TensorStore:
         """``ttl_s`` in the lifecycle rule's unit: whole days, rounded up (0: no expiry)."""
         return max(1, math.ceil(self.ttl_s / 86400)) if self.ttl_s else 0
 
-    def ensure_lifecycle(self) -> bool:
-        """Install a bucket lifecycle rule that expires objects after :attr:`expiry_days`.
-        Returns False when the server does not support lifecycle rules; :meth:`sweep` and the
-        check in :meth:`get` still enforce the time-to-live then."""
-        if not self.ttl_s:
+    def ensure_lifecycle(self, tenants: Iterable[str] = ()) -> bool:
+        """Install this store's expiry rules in the bucket's lifecycle configuration: one per
+        tenant, expiring ``{tenant}/`` after :attr:`expiry_days` (with ``ttl_s`` 0, remove them),
+        merged with the rules already there (see :func:`merge_lifecycle`).
+
+        Without ``tenants`` there is nothing to scope a rule to, and the bucket is left as it is
+        (the provisioning Job passes the tenants of the API keys). Returns False when the server
+        takes no lifecycle rules; :meth:`sweep` and the check in :meth:`get` still enforce the
+        time-to-live then. Reading and writing the configuration are two requests: a change that
+        another writer makes between them is lost (S3 offers no conditional write for it).
+
+        Raises:
+            InvalidArgument: a tenant name a key could not start with.
+        """
+        tenants = list(tenants)
+        if self.ttl_s and not tenants:
             return True
-        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id="interp-expiry", expiration=Expiration(days=self.expiry_days))
+        ours = expiry_rules(tenants, self.expiry_days) if self.ttl_s else []
         try:
-            self._client.set_bucket_lifecycle(bucket_name=self.bucket, config=LifecycleConfig([rule]))
+            try:
+                current = self._client._execute("GET", self.bucket, query_params={"lifecycle": ""}).data
+            except S3Error as exc:
+                if exc.code != "NoSuchLifecycleConfiguration":
+                    raise
+                current = None
+            merged = merge_lifecycle(current, ours)
+            if merged is not None:
+                # The client's set_bucket_lifecycle only takes its own models (see merge_lifecycle).
+                self._client._execute(
+                    "PUT", self.bucket, body=merged, headers={"Content-MD5": md5sum_hash(merged)},
+                    query_params={"lifecycle": ""},
+                )
+            elif current is not None:
+                self._client.delete_bucket_lifecycle(bucket_name=self.bucket)
             return True
         except S3Error as exc:
             log.info("the object store does not take lifecycle rules (%s); expiry relies on sweeps", exc.code)
@@ -366,12 +454,15 @@ class S3TensorStore:
             raise self._map(exc, "setting the bucket lifecycle") from exc
 
     def sweep(self) -> int:
-        """Remove objects older than ``ttl_s`` (by the local clock) in the whole bucket."""
+        """Remove this store's objects (``{tenant}/...safetensors``) older than ``ttl_s`` (by the
+        local clock); anything else in the bucket is someone else's and stays."""
         if not self.ttl_s:
             return 0
         cutoff, removed = time.time() - self.ttl_s, 0
         try:
             for obj in self._client.list_objects(bucket_name=self.bucket, recursive=True):
+                if not _is_tensor_key(obj.object_name):
+                    continue
                 if obj.last_modified is not None and obj.last_modified.timestamp() < cutoff:
                     self._client.remove_object(bucket_name=self.bucket, object_name=obj.object_name)
                     removed += 1
