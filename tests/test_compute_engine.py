@@ -24,10 +24,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from interp_services.core import run as run_module
 from interp_services.core.interventions import Intervention
 from interp_services.core.metrics import Metric
 from interp_services.core.models import LoaderSettings, ModelCache
-from interp_services.core import run as run_module
 from interp_services.core.run import prepare_job, run_jobs, run_model, tokenize
 from tests.conftest import TOY_MODEL
 from tests.support.models import random_gpt2
