@@ -43,6 +43,7 @@ TEXTS = [
     "The mitochondria is the powerhouse of the cell.",
 ]
 CONCEPT, TARGET, NEURON = "s", "r", 7  # the planted neuron fires on "s" and pushes up "r"
+SUPPRESSED, DEAD, ALWAYS_ON = 9, 3, 5  # layer-1 MLP neurons of the planted model: off on "s", never on, always on
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +252,10 @@ def test_gradient_analysis_equals_autograd(client, gradient_model):
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """A toy GPT-2 whose layer-1 MLP neuron 7 fires on the token "s" and pushes up "r", planted
-    by setting weights here (all others stay small and random)."""
+    by setting weights here (all others stay small and random). Three more layer-1 neurons,
+    which write nothing to the residual stream (so that the rankings by importance stay the
+    same): 9 is on everywhere except on "s" (the concept suppresses it), 3 is never on (dead),
+    5 is always on (constant, positive)."""
     from transformers import GPT2LMHeadModel
 
     path = random_gpt2(tmp_path_factory.mktemp("planted") / "gpt2", seed=11, n_embd=32, n_head=4, n_layer=2, n_inner=64)
@@ -270,6 +274,11 @@ def planted(tmp_path_factory):
         mlp.c_fc.bias[NEURON] = -3.0
         mlp.c_proj.weight[NEURON, :] = 0.0
         mlp.c_proj.weight[NEURON, 2] = 0.5
+        for n, bias in ((SUPPRESSED, 3.0), (DEAD, -50.0), (ALWAYS_ON, 5.0)):
+            mlp.c_fc.weight[:, n] = 0.0
+            mlp.c_fc.bias[n] = bias
+            mlp.c_proj.weight[n, :] = 0.0
+        mlp.c_fc.weight[0, SUPPRESSED] = -20.0  # the concept direction switches it off
     model.save_pretrained(path)
     return str(path)
 
@@ -293,6 +302,9 @@ def test_a_planted_neuron_is_found_by_every_method(client, planted):
         assert (best.neuron.layer, best.neuron.index) == (1, NEURON), method
         assert best.score > 5 * ranked.neurons[1].score, method
         if method == "ablation":
+            # Only the 8 candidates by gradient x activation were ablated, and the findings say so.
+            assert ranked.neurons_scored == len(ranked.neurons) == 8
+            assert any(f.startswith("Only 8 of the 128 neurons were ablated") and "not in the ranking" in f for f in ranked.findings)
             # Measured by hand: the target's log-probability with the neuron zeroed, per text.
             clean = client.run(planted, texts, metric=token_score(TARGET_ID)).metric_values
             ablated = client.run(planted, texts, metric=token_score(TARGET_ID),
@@ -301,6 +313,98 @@ def test_a_planted_neuron_is_found_by_every_method(client, planted):
 
 
 TARGET_ID = 17
+
+
+def _mlp_post(path: str, texts: list[str]) -> list[list[np.ndarray]]:
+    """Each layer's MLP activations of each text, ``[text][layer] -> [tokens, d_mlp]`` float64,
+    from Hugging Face's model run here (the input of each block's ``c_proj``)."""
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+    out = []
+    for text in texts:
+        acts: list[torch.Tensor] = []
+        handles = [b.mlp.c_proj.register_forward_pre_hook(lambda _m, args: acts.append(args[0][0])) for b in model.transformer.h]
+        try:
+            with torch.no_grad():
+                model(input_ids=torch.tensor([tok(text)["input_ids"]]))
+        finally:
+            for h in handles:
+                h.remove()
+        out.append([a.double().numpy() for a in acts])
+    return out
+
+
+def test_a_neuron_the_concept_suppresses_is_found(local_fleet, client, planted, tmp_path):
+    """Neuron 9 is on everywhere but on "s": its largest activation in a text of "s" tokens is
+    below that of every control text (AUROC 0). Ranked by separation in either direction it
+    comes first (ranked by AUROC it would come last), and the findings and the CLI say that it
+    fires less on the concept."""
+    concept = ["s s", "s s s", "s", "s s s s", "s s", "s s s"]
+    control = ["a b c d", "d e f", "f g h i", "b a a a", "c c d", "d e"]
+    found = client.find_concept_neurons(planted, concept, control, concept="s", top_k_neurons=5, layers=[1])
+    top = found.neurons[0]
+    assert (top.neuron.layer, top.neuron.index) == (1, SUPPRESSED), [(n.neuron.index, n.auroc) for n in found.neurons]
+    assert top.auroc == 0.0 and top.effect_size < 0
+    maxima = [a[1][:, SUPPRESSED].max() for a in _mlp_post(planted, concept + control)]
+    assert top.concept_mean == pytest.approx(np.mean(maxima[: len(concept)]), abs=1e-6)
+    assert top.control_mean == pytest.approx(np.mean(maxima[len(concept) :]), rel=1e-5)
+    assert top.concept_mean < 1e-6 < 7 < top.control_mean
+    assert f"Best: layer 1 neuron {SUPPRESSED} (AUROC 0.000" in found.findings[1]
+    assert found.findings[1].endswith("it fires less on the concept (suppressed).")
+    less = sum(n.auroc < 0.5 for n in found.neurons)
+    assert f"of the top 5, {5 - less} fire more on the concept and {less} fire less (suppressed" in found.findings[2]
+    labelled = tmp_path / "s.txt"
+    labelled.write_text("".join(f"concept\t{t}\n" for t in concept) + "".join(f"control\t{t}\n" for t in control))
+    p = run_cli(local_fleet.endpoint, "find-concept-neurons", "--model-name", planted, "--probe-dataset", str(labelled),
+                "--layers", "1", "--top-k-neurons", "5", "--output", str(tmp_path / "c.json"))
+    assert p.returncode == 0, p.stderr
+    row = next(line for line in p.stdout.splitlines() if line.split()[:4] == ["1", "mlp_post", "1", str(SUPPRESSED)])
+    assert "fires less (suppressed)" in row
+
+
+@pytest.mark.parametrize("exclude_first_token", [False, True])
+def test_dead_saturated_and_outlier_neurons_equal_a_hand_computation(client, planted, exclude_first_token):
+    """Planted: neuron 3 is never on (dead), 5 always on (saturated); 7 fires only on the one "s"
+    of the dataset, so it is zero on >= 99% of tokens (dead) with one huge value (kurtosis ~ the
+    token count: an outlier), and 9 is positive everywhere but there (saturated). The lists,
+    the words and the per-neuron statistics equal a computation over every activation here,
+    with the first token of each text left out when asked."""
+    letters = "abcdefghijklmnopqr"
+    texts = [" ".join(letters[(i * 5 + k * 7) % len(letters)] for k in range(12 + i)) for i in range(10)]
+    texts[4] += " s"
+    r = client.analyze_activations(planted, texts, sites=["mlp_post"], layers=[0, 1], include_statistics=True, delivery=2,
+                                   exclude_first_token=exclude_first_token)
+    per_text = _mlp_post(planted, texts)
+    start = 1 if exclude_first_token else 0
+    assert r.tokens_analyzed == sum(len(t.split()) - start for t in texts) and r.texts_analyzed == len(texts)
+    site = r.sites[0]
+    dead_total = saturated_total = outlier_total = 0
+    for layer, summary in zip((0, 1), site.layer_summaries, strict=True):
+        x = np.concatenate([a[layer][start:] for a in per_text])  # [tokens, 64]
+        dead = np.flatnonzero((np.abs(x) <= 1e-6).mean(0) >= 0.99).tolist()
+        saturated = np.flatnonzero((x > 0).mean(0) >= 0.99).tolist()
+        varying = x.max(0) > x.min(0)
+        kurtosis = np.zeros(x.shape[1])
+        kurtosis[varying] = scipy.stats.kurtosis(x[:, varying], axis=0, fisher=True, bias=True)
+        outliers = np.flatnonzero(kurtosis > 100).tolist()
+        assert (list(summary.dead_neurons), list(summary.saturated_neurons), list(summary.outlier_neurons)) == (dead, saturated, outliers)
+        if layer == 1:
+            assert {DEAD, NEURON} <= set(dead) and {ALWAYS_ON, SUPPRESSED} <= set(saturated) and NEURON in outliers
+        dead_total, saturated_total, outlier_total = dead_total + len(dead), saturated_total + len(saturated), outlier_total + len(outliers)
+        got = {f: client.to_numpy(getattr(site, f))[layer].astype(np.float64) for f in ("mean", "std", "max", "min", "fraction_zero",
+                                                                                    "fraction_positive")}
+        np.testing.assert_allclose(got["mean"], x.mean(0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got["std"], x.std(0), rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(got["max"], x.max(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got["min"], x.min(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got["fraction_zero"], (np.abs(x) <= 1e-6).mean(0), atol=1e-9)
+        np.testing.assert_allclose(got["fraction_positive"], (x > 0).mean(0), atol=1e-9)
+    words = " ".join(r.findings)
+    assert f"MLP activations: {dead_total} dead neurons" in words
+    assert f"MLP activations: {saturated_total} always-on neurons" in words
+    assert f"MLP activations: {outlier_total} heavy-tailed neurons" in words
 
 
 # ------------------------------------------------------------------------------------- CLI

@@ -376,6 +376,22 @@ def test_rank_concept_neurons_ties() -> None:
     assert rank_concept_neurons(s, top_k=10) == [2, 1, 0, 3]
 
 
+def test_rank_concept_neurons_in_either_direction() -> None:
+    """A neuron the concept suppresses separates the groups as well as one it excites: ranked by
+    |AUROC - 0.5| (then |d|), it comes before weaker ones of either sign."""
+    rng = np.random.default_rng(3)
+    concept, control = rng.normal(size=(20, 6)), rng.normal(size=(30, 6))
+    concept[:, 1] += 10.0  # fires more on the concept
+    concept[:, 4] -= 14.0  # fires less (suppressed), with a larger effect
+    concept[:, 2] -= 0.7  # weakly suppressed
+    s = concept_scores(concept, control)
+    assert s.auroc[1] == 1.0 and s.auroc[4] == 0.0 and s.effect_size[4] < -s.effect_size[1] < 0
+    order = rank_concept_neurons(s, top_k=6)
+    assert order[:3] == [4, 1, 2]
+    separation = np.abs(s.auroc - 0.5)
+    assert list(separation[order]) == sorted(separation, reverse=True)
+
+
 # --------------------------------------------------------------------------------------------
 # aggregate_tokens
 # --------------------------------------------------------------------------------------------

@@ -165,12 +165,14 @@ def cmd_find_concept_neurons(args: argparse.Namespace) -> int:
     data["datasets"] = [_dataset_record(probe)] + ([_dataset_record(control)] if control else [])
     for line in data["findings"]:
         print(line)
-    print(f"{'rank':>4} {'site':<10} {'layer':>5} {'neuron':>6} {'AUROC':>6} {'d':>6} {'p (Bonf.)':>9}  top example")
+    # Ranked by separation in either direction: AUROC < 0.5 is a neuron the concept suppresses.
+    print(f"{'rank':>4} {'site':<10} {'layer':>5} {'neuron':>6} {'AUROC':>6} {'d':>6} {'p (Bonf.)':>9}  {'on the concept':<23}  top example")
     for n in result.neurons[:10]:
         ex = n.examples[0] if n.examples else None
         shown = f"{ex.left_context[-30:]} [{ex.token}] {ex.right_context[:20]}" if ex else ""
+        direction = "fires more" if n.auroc > 0.5 else "fires less (suppressed)" if n.auroc < 0.5 else "no separation"
         print(f"{n.rank:>4} {act.site_name(n.neuron.site):<10} {n.neuron.layer:>5} {n.neuron.index:>6} {n.auroc:>6.3f} "
-              f"{n.effect_size:>+6.2f} {n.p_bonferroni:>9.2g}  {shown}")
+              f"{n.effect_size:>+6.2f} {n.p_bonferroni:>9.2g}  {direction:<23}  {shown}")
     if output is not None:
         for path in cli._write_report(data, output, None):
             print(f"wrote {path}")
@@ -341,10 +343,14 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = base("rank-neuron-importance", "neurons ranked by importance to a target (CSV of site, layer, neuron, score, rank)")
     p.add_argument("--task-dataset", required=True, help=".txt, .jsonl or .json")
-    p.add_argument("--ranking-method", choices=act.RANKING_METHODS, default="gradient_x_activation")
+    p.add_argument("--ranking-method", choices=act.RANKING_METHODS, default="gradient_x_activation",
+                   help="ablation measures the effect of ablating each of the --ablation-candidates neurons that gradient x "
+                        "activation ranks highest (default: gradient_x_activation)")
     sites_flag(p, "mlp_post")
     p.add_argument("--top-k", type=int, default=0, help="rows to write (0: every neuron scored)")
-    p.add_argument("--ablation-candidates", type=int, default=0, help="ablation: neurons to ablate, chosen by gradient x activation (0: 64)")
+    p.add_argument("--ablation-candidates", type=int, default=0,
+                   help="ablation: how many neurons to ablate (0: 64; at most 4096). Only the top N by gradient x activation are "
+                        "ablated; the others are not scored and do not appear in the ranking")
     p.add_argument("--ablation", choices=act.ABLATIONS, default="zero", help="ablation: set the neuron to zero or to its mean")
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--output", default="neuron_importance_ranking.csv", help=".csv or .json")

@@ -4,11 +4,15 @@ and the logit lens, all computed from the model host's answers.
 The service holds no weights (``ServiceSpec.holds_weights`` is false): activations and gradients
 come from ``RunModel`` (``toolkit.ActivationReader``: inline up to the inline cap, through the
 store otherwise, stored objects deleted as soon as read), ablations run there as batched
-per-sequence interventions (``Intervention.neurons``), and the logit lens is the model host's
-``RunModel.logit_lens``, which runs where the final norm and unembedding live. Batches are
-sized so that one answer's captures stay under ``batch_bytes`` (inline), texts of similar length
-are batched together (little padding), and every analysis streams progress and stops between
-batches when the client goes away.
+per-sequence interventions (``Intervention.neurons``) -- on the ``ablation_candidates`` neurons
+that gradient x activation ranks highest, not on every neuron -- and the logit lens is the model
+host's ``RunModel.logit_lens``, which runs where the final norm and unembedding live. Batches
+are sized so that one answer's captures stay under ``batch_bytes`` (inline) and one call's
+sequences under ``max_batch`` (the model host's limit), texts of similar length are batched
+together (little padding), and every analysis streams progress and stops between batches when
+the client goes away. Texts over the model's token limit are found before any model work: the
+dataset analyses skip them (``skipped``), AnalyzeGradients and RankNeuronImportance fail naming
+them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import numpy as np
@@ -25,7 +29,7 @@ import torch
 from interp.v1 import activations_service_pb2 as pb
 from interp.v1 import model_host_service_pb2 as mh
 from interp_services.core import activations as core
-from interp_services.core.errors import Cancelled, ResourceExhausted, invalid
+from interp_services.core.errors import Cancelled, FieldViolation, ResourceExhausted, invalid
 from interp_services.core.reasons import Reason
 from interp_services.rpc.clients import ServiceClient
 from interp_services.rpc.codec import Deliverer, DeliveryPolicy, encode_raw, nbytes
@@ -39,6 +43,7 @@ from interp_services.rpc.toolkit import (
     TextLength,
     check_count,
     check_texts,
+    enum_choice,
     progress,
     select_layers,
     skipped_input,
@@ -60,6 +65,9 @@ _RANKING = {
     pb.RANKING_METHOD_GRADIENT_X_ACTIVATION: "gradient_x_activation",
     pb.RANKING_METHOD_ABLATION: "ablation",
 }
+DEFAULT_ABLATION_CANDIDATES, MAX_ABLATION_CANDIDATES = 64, 4096
+"""RankNeuronImportance by ablation ablates only this many neurons, the top by gradient x
+activation (``ablation_candidates``); the others are not ablated and not ranked."""
 MAX_CONCEPT_VALUES = 60_000_000
 """texts x neurons a concept search may hold (float32 values + int16 positions: ~360 MB)."""
 
@@ -122,8 +130,27 @@ class ActivationsServicer:
             out.append(pb.ActivationContext(text_index=i, position=pos, activation=value, token=token, left_context=left, right_context=right))
         return out
 
-    def _target(self, target: pb.AnalysisTarget, info: mh.ModelInfo, model: str, texts: Sequence[str], tenant: str) -> tuple[mh.Metric, str]:
-        """The model host metric of an AnalysisTarget, and its description."""
+    def _checked_lengths(self, model: str, texts: Sequence[str], info: mh.ModelInfo, tenant: str, field: str,
+                         stop: Callable[[], bool]) -> list[TextLength]:
+        """Every text's token count, in request order, the whole request checked against the
+        model's token limit before any model work.
+
+        AnalyzeGradients and RankNeuronImportance have no ``skipped`` field to report a dropped
+        text in, so a text over the limit fails the call; checked here, the error names the
+        text's index in the request (the model host, sent a batch or one text, names its place
+        in that batch) and no text before it was run for nothing."""
+        usable, skipped, n_skipped = self.data.screen(model, texts, range(len(texts)), info, tenant, stop)
+        if n_skipped:
+            violations = [FieldViolation(f"{field}[{s.index}]", s.reason) for s in skipped]
+            more = f" ({n_skipped} texts in all)" if n_skipped > len(skipped) else ""
+            raise ResourceExhausted(Reason.INPUT_TOO_LONG, "; ".join(f"{v.field}: {v.description}" for v in violations) + more,
+                                    violations)
+        return sorted(usable, key=lambda t: t.index)
+
+    def _target(self, target: pb.AnalysisTarget, info: mh.ModelInfo, model: str, texts: Sequence[str], lengths: Sequence[TextLength],
+                tenant: str) -> tuple[mh.Metric, str]:
+        """The model host metric of an AnalysisTarget, and its description (``lengths``: the
+        texts' :meth:`_checked_lengths`)."""
         which = target.WhichOneof("target")
         if which in ("next_token", "logit_difference") or (which is None and info.has_lm_head):
             if not info.has_lm_head:
@@ -147,13 +174,18 @@ class ActivationsServicer:
             if not 0 <= target.class_index < info.num_labels:
                 raise invalid(Reason.CLASS_OUT_OF_RANGE, "target.class_index", f"must be in [0, {info.num_labels})")
             return mh.Metric(class_score=mh.ClassScore(class_indices=[target.class_index])), f"log p(class {target.class_index})"
-        # The predicted class: every class scored in one batched run.
-        n = len(texts)
-        rep = [t for _ in range(info.num_labels) for t in texts]
-        classes = [c for c in range(info.num_labels) for _ in range(n)]
-        values = self.data.run(model, rep, tenant, metric=mh.Metric(class_score=mh.ClassScore(class_indices=classes))).response.metric_values
-        scores = np.array(values).reshape(info.num_labels, n)
-        return mh.Metric(class_score=mh.ClassScore(class_indices=scores.argmax(0).tolist())), "log p(the predicted class)"
+        # The predicted class: every (text, class) pair scored, at most max_batch sequences per
+        # RunModel (the model host's limit: texts x classes easily exceeds it); pairs sorted by
+        # length, so that each call pads little.
+        pairs = sorted(((t, c) for t in lengths for c in range(info.num_labels)), key=lambda p: p[0].length)
+        scores = np.empty((len(texts), info.num_labels))
+        for start in range(0, len(pairs), self.limits.max_batch):
+            chunk = pairs[start : start + self.limits.max_batch]
+            metric = mh.Metric(class_score=mh.ClassScore(class_indices=[c for _, c in chunk]))
+            values = self.data.run(model, [texts[t.index] for t, _ in chunk], tenant, metric=metric).response.metric_values
+            for (t, c), v in zip(chunk, values, strict=True):
+                scores[t.index, c] = v
+        return mh.Metric(class_score=mh.ClassScore(class_indices=scores.argmax(1).tolist())), "log p(the predicted class)"
 
     def _one_token(self, model: str, text: str, field: str, tenant: str) -> int:
         if not text:
@@ -385,13 +417,18 @@ class ActivationsServicer:
         texts = check_texts(request.texts.texts, "texts.texts", self.limits)
         types: list[str] = []
         for i, v in enumerate(request.gradient_types):
-            if v not in _GRADIENT_TYPES or _GRADIENT_TYPES[v] in types:
-                raise invalid(Reason.ACTIVATION_SITE_INVALID, f"gradient_types[{i}]", f"{v} is not a gradient type, or is listed twice")
-            types.append(_GRADIENT_TYPES[v])
+            # The catalog's reason for a bad gradient type is ACTIVATION_SITE_INVALID (its entry
+            # covers "an activation site or gradient type"); the message says which.
+            kind = enum_choice(v, _GRADIENT_TYPES, f"gradient_types[{i}]", "gradient type (use one of "
+                               + ", ".join(pb.GradientType.Name(g) for g in _GRADIENT_TYPES) + ")", Reason.ACTIVATION_SITE_INVALID)
+            if kind in types:
+                raise invalid(Reason.ACTIVATION_SITE_INVALID, f"gradient_types[{i}]", f"{pb.GradientType.Name(v)} is listed twice")
+            types.append(kind)
         types = types or ["input", "hidden", "attention"]
         info = self.models.get(request.model, tenant)
         layers = select_layers(request.layers, info, "layers")
-        metric, described = self._target(request.target, info, request.model, texts, tenant)
+        lengths = self._checked_lengths(request.model, texts, info, tenant, "texts.texts", lambda: not context.is_active())
+        metric, described = self._target(request.target, info, request.model, texts, lengths, tenant)
         grads: list[str] = []
         capture: list[str] = []
         if "input" in types:
@@ -452,23 +489,22 @@ class ActivationsServicer:
         method = _RANKING[request.method]
         if request.top_k < 0:
             raise invalid(Reason.ANALYSIS_PARAMETER_OUT_OF_RANGE, "top_k", "must be >= 0 (0: every neuron)")
-        n_candidates = _option(request.ablation_candidates, 64, 4096, "ablation_candidates")
+        n_candidates = _option(request.ablation_candidates, DEFAULT_ABLATION_CANDIDATES, MAX_ABLATION_CANDIDATES, "ablation_candidates")
         if request.ablation not in (pb.ABLATION_KIND_UNSPECIFIED, pb.ABLATION_KIND_ZERO, pb.ABLATION_KIND_MEAN):
             raise invalid(Reason.ANALYSIS_PARAMETER_OUT_OF_RANGE, "ablation", f"{request.ablation} is not an ablation kind")
         info = self.models.get(request.model, tenant)
         kinds = _sites(request.sites, ("mlp_post",), "sites")
         layers = select_layers(request.layers, info, "layers")
         columns = [(k, layer, core.site_width(info, k)) for k in kinds for layer in layers]
-        metric, described = self._target(request.target, info, request.model, texts, tenant)
+        lengths = self._checked_lengths(request.model, texts, info, tenant, "texts.texts", lambda: not context.is_active())
+        metric, described = self._target(request.target, info, request.model, texts, lengths, tenant)
 
         def work(emit, stop) -> pb.NeuronImportance:
             stopped = lambda: stop.is_set() or not context.is_active()  # noqa: E731
             names = [core.site_name(k, layer) for k, layer, _ in columns]
             # Activations and gradients of every site, a batch of texts at a time (each batch's
             # captures sized like AnalyzeActivations' batches); per-text scores summed here.
-            lengths = self.data.tokenize(request.model, texts, tenant)
-            batches = self.data.batches([TextLength(i, len(t.token_ids)) for i, t in enumerate(lengths)],
-                                    8 * sum(w for _, _, w in columns))
+            batches = self.data.batches(lengths, 8 * sum(w for _, _, w in columns))
             grad_method = "gradient_magnitude" if method == "gradient_magnitude" else "gradient_x_activation"
             totals = {n: torch.zeros(w, dtype=torch.float64) for n, (_, _, w) in zip(names, columns, strict=True)}
             sums = {n: torch.zeros(w, dtype=torch.float64) for n, (_, _, w) in zip(names, columns, strict=True)}
@@ -608,6 +644,16 @@ def _metric_rows(metric: mh.Metric, rows: Sequence[int]) -> mh.Metric:
     return out
 
 
+def _concept_direction(auroc: float) -> str:
+    """How a concept neuron separates the groups, in words (AUROC below 0.5: lower on the
+    concept texts, i.e. suppressed by the concept)."""
+    if auroc > 0.5:
+        return "fires more on the concept"
+    if auroc < 0.5:
+        return "fires less on the concept (suppressed)"
+    return "does not separate the groups"
+
+
 def _concept_findings(r: pb.ConceptNeurons, concept: str, how: str) -> list[str]:
     out = [
         f"{r.neurons_tested} neurons tested on {r.num_concept} {concept} and {r.num_control} control texts (per-text {how} activation); "
@@ -617,8 +663,12 @@ def _concept_findings(r: pb.ConceptNeurons, concept: str, how: str) -> list[str]
         best = r.neurons[0]
         out.append(
             f"Best: layer {best.neuron.layer} neuron {best.neuron.index} (AUROC {best.auroc:.3f}, Cohen's d {best.effect_size:+.2f}, "
-            f"Bonferroni p {best.p_bonferroni:.2g})."
+            f"Bonferroni p {best.p_bonferroni:.2g}): it {_concept_direction(best.auroc)}."
         )
+        more = sum(n.auroc > 0.5 for n in r.neurons)
+        less = sum(n.auroc < 0.5 for n in r.neurons)
+        out.append(f"Neurons are ranked by separation in either direction (|AUROC - 0.5|): of the top {len(r.neurons)}, {more} fire more "
+                   f"on the concept and {less} fire less (suppressed by it; AUROC < 0.5, negative d).")
         layers: dict[int, int] = {}
         for n in r.neurons:
             layers[n.neuron.layer] = layers.get(n.neuron.layer, 0) + 1
@@ -632,7 +682,10 @@ def _concept_findings(r: pb.ConceptNeurons, concept: str, how: str) -> list[str]
 def _importance_findings(r: pb.NeuronImportance, method: str, n_texts: int, scored: int, total: int) -> list[str]:
     out = [f"{scored} of {total} neurons scored by {method.replace('_', ' ')} over {n_texts} text(s); target {r.target}, mean {r.target_mean:.4g}."]
     if method == "ablation" and scored < total:
-        out.append(f"Ablation measured the {scored} neurons that gradient x activation ranks highest (ablation_candidates).")
+        out.append(f"Only {scored} of the {total} neurons were ablated: the {scored} that gradient x activation ranks highest "
+                   f"(ablation_candidates). The other {total - scored} were not ablated and are not in the ranking; a neuron whose "
+                   "gradient x activation understates its effect (e.g. a saturated one) can be missed. Raise ablation_candidates "
+                   f"(at most {MAX_ABLATION_CANDIDATES}) to ablate more.")
     if r.neurons:
         best = r.neurons[0]
         out.append(f"Most important: layer {best.neuron.layer} neuron {best.neuron.index} (score {best.score:.4g}).")

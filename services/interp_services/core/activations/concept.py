@@ -15,6 +15,9 @@ texts. Each neuron is scored independently:
   because a layer tests thousands of neurons at once and raw p-values would flag hundreds by
   chance.
 
+:func:`rank_concept_neurons` ranks by separation in either direction (``|auroc - 0.5|``), as
+the test is two-sided: a neuron the concept suppresses ranks as high as one it excites.
+
 Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -145,18 +148,24 @@ def concept_scores(concept: np.ndarray | torch.Tensor, control: np.ndarray | tor
 
 
 def rank_concept_neurons(scores: ConceptScores, top_k: int) -> list[int]:
-    """The ``top_k`` neurons with the highest AUROC (ties: larger effect size first, then index).
+    """The ``top_k`` neurons that separate the groups best, in either direction: largest
+    ``|auroc - 0.5|`` first (ties: larger ``|effect_size|``, then index).
+
+    A neuron the concept suppresses (AUROC near 0: it fires less on every concept text) tells
+    the groups apart as well as one it excites, and the two-sided test counts it as significant;
+    ranking by AUROC alone would put it last. The direction stays visible in the scores: AUROC
+    below 0.5 and a negative effect size mean "fires less on the concept".
 
     Example:
         >>> s = ConceptScores(*(np.array(v, dtype=float) for v in
-        ...     ([0.9, 1.0, 1.0], [1.0, 2.0, 3.0], [0.1] * 3, [0.3] * 3, [0.1] * 3, [0.0] * 3, [0.0] * 3)))
-        >>> rank_concept_neurons(s, top_k=2)
-        [2, 1]
+        ...     ([0.9, 0.0, 1.0], [1.0, -3.0, 2.0], [0.1] * 3, [0.3] * 3, [0.1] * 3, [0.0] * 3, [0.0] * 3)))
+        >>> rank_concept_neurons(s, top_k=2)  # neuron 1 is suppressed by the concept
+        [1, 2]
     """
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
     # lexsort sorts by the last key first and is stable, so equal keys keep index order.
-    order = np.lexsort((-scores.effect_size, -scores.auroc))
+    order = np.lexsort((-np.abs(scores.effect_size), -np.abs(scores.auroc - 0.5)))
     return [int(i) for i in order[:top_k]]
 
 

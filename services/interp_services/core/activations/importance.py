@@ -6,7 +6,10 @@ Scores are means over texts of a per-text score; each text's real tokens only:
 * ``gradient_x_activation``: ``|sum over positions of activation x gradient|`` -- the first-order
   (attribution-patching) estimate of what zero-ablating the neuron at every position does;
 * ``ablation``: ``|target(clean) - target(ablated)|`` with the neuron set to zero (or its mean)
-  at every position, measured by the model host as batched per-sequence interventions.
+  at every position, measured by the model host as batched per-sequence interventions. Only
+  the ``ablation_candidates`` neurons that ``gradient_x_activation`` ranks highest are ablated
+  (one forward pass per candidate and text); the rest are neither ablated nor ranked, so a
+  neuron whose first-order estimate understates its effect can be missed.
 
 Example:
     >>> scores = gradient_scores(act, grad, mask, "gradient_x_activation")   # [batch, width]

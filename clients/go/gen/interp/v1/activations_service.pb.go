@@ -1598,7 +1598,8 @@ type ConceptNeurons struct {
 	SignificantBonferroni int64 `protobuf:"varint,6,opt,name=significant_bonferroni,json=significantBonferroni,proto3" json:"significant_bonferroni,omitempty"`
 	// Neurons with a q-value below 0.05.
 	SignificantFdr int64 `protobuf:"varint,7,opt,name=significant_fdr,json=significantFdr,proto3" json:"significant_fdr,omitempty"`
-	// The top neurons, ranked by AUROC (strongest "fires more on the concept" first).
+	// The top neurons, ranked by separation in either direction (|AUROC - 0.5|, then |Cohen's
+	// d|); an AUROC below 0.5 (negative d) is a neuron that fires less on the concept.
 	Neurons []*ConceptNeuron `protobuf:"bytes,8,rep,name=neurons,proto3" json:"neurons,omitempty"`
 	// The picture in words.
 	Findings []string `protobuf:"bytes,9,rep,name=findings,proto3" json:"findings,omitempty"`

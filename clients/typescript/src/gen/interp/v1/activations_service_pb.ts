@@ -864,7 +864,8 @@ export type ConceptNeurons = Message<"interp.v1.ConceptNeurons"> & {
   significantFdr: bigint;
 
   /**
-   * The top neurons, ranked by AUROC (strongest "fires more on the concept" first).
+   * The top neurons, ranked by separation in either direction (|AUROC - 0.5|, then |Cohen's
+   * d|); an AUROC below 0.5 (negative d) is a neuron that fires less on the concept.
    *
    * @generated from field: repeated interp.v1.ConceptNeuron neurons = 8;
    */
