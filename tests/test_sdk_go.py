@@ -1,5 +1,6 @@
 """The Go SDK (clients/go): it builds with clients/go/build.sh (GOPATH mode against Debian's Go
-packages), gofmt and go vet are clean, its unit tests pass without a fleet, and its examples talk
+packages), gofmt and go vet are clean, its unit tests pass without a fleet, its Client serves
+every public service of the registry, and its examples talk
 to the fleet: an attention analysis with the findings the Python SDK gets, the server's reason on
 bad input, and a patch whose source is an object reference the Python SDK stored."""
 
@@ -18,7 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from interp.v1 import tensor_pb2 as tpb
 from interpretability import Client, patch, to_numpy
 from tests.conftest import DEV_KEY
-from tests.support.sdks import GO_DEBS, GO_DIR, go
+from tests.support.sdks import GO_DEBS, GO_DIR, go, sdk_gaps
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m"
@@ -44,11 +45,76 @@ def test_go_unit_tests_pass():
     assert "ok" in r.stdout
 
 
+# A program that prints what interp.Dial's Client serves: every field holding a generated
+# service client, as {"services": {"interp.v1.XService": [its methods]}, "unset": [fields Dial
+# left nil]}.
+_EXPOSED = """package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/interp-suite/interp-suite/clients/go/interp"
+)
+
+func main() {
+	c, err := interp.Dial("127.0.0.1:9", interp.WithAPIKey(""))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer c.Close()
+	services, unset := map[string][]string{}, []string{}
+	v := reflect.ValueOf(c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		t := f.Type
+		if t.Kind() != reflect.Interface || !strings.HasSuffix(t.PkgPath(), "/gen/interp/v1") || !strings.HasSuffix(t.Name(), "ServiceClient") {
+			continue
+		}
+		if v.Field(i).IsNil() {
+			unset = append(unset, f.Name)
+			continue
+		}
+		methods := []string{}
+		for j := 0; j < t.NumMethod(); j++ {
+			methods = append(methods, t.Method(j).Name)
+		}
+		services["interp.v1."+strings.TrimSuffix(t.Name(), "Client")] = methods
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]interface{}{"services": services, "unset": unset})
+}
+"""
+
+
+def test_go_client_serves_every_public_service_of_the_registry(tmp_path):
+    """interp.Dial's Client has a generated client per service the gateway serves, set, with
+    every RPC of it: a service added to the registry fails here until Client has a field for it
+    that Dial fills."""
+    program = tmp_path / "main.go"
+    program.write_text(_EXPOSED)
+    r = go("go", "run", str(program))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["unset"] == [], f"interp.Dial leaves these Client fields nil: {out['unset']} (clients/go/interp/client.go)"
+    gaps = sdk_gaps("Go", out["services"], "add a field for it to interp.Client and fill it in interp.Dial (clients/go/interp/client.go)")
+    assert not gaps, "\n".join(gaps)
+
+
 def test_go_module_file_pins_what_debian_ships():
+    """go.mod requires what the GOPATH build is verified against (and the genproto that grpc's
+    own go.mod requires), and the README names each of those versions, unverified in module mode."""
     mod = (GO_DIR / "go.mod").read_text()
     assert "module github.com/interp-suite/interp-suite/clients/go" in mod
-    for req in ("google.golang.org/grpc v1.33.3", "google.golang.org/protobuf v1.28.1", "google.golang.org/genproto v0.0.0-20200526211855-cb27e3aa2013"):
-        assert req in mod
+    pins = {"google.golang.org/grpc": "v1.33.3", "google.golang.org/protobuf": "v1.28.1",
+            "google.golang.org/genproto": "v0.0.0-20200526211855-cb27e3aa2013"}
+    for module, version in pins.items():
+        assert f"{module} {version}" in mod
+    readme = (GO_DIR / "README.md").read_text()
+    assert all(version in readme for version in pins.values()) and "go mod tidy" in readme
 
 
 def run_example(go_bin: Path, name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

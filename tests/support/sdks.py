@@ -2,12 +2,14 @@
 its pinned TypeScript (the node binary is the fixture's value); ``go_bin`` builds every Go
 package through clients/go/build.sh (GOPATH mode against Debian's Go packages) and the examples'
 binaries (their folder is the value). Each skips, saying what to install, where its toolchain is
-missing."""
+missing. ``sdk_gaps`` compares the services an SDK's client exposes with the RPCs the gateway
+serves (the registry's public services)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,30 @@ GO_DEBS = "golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-go
 
 def show(r: subprocess.CompletedProcess) -> str:
     return f"exit {r.returncode}\n--- stdout ---\n{r.stdout[-20000:]}\n--- stderr ---\n{r.stderr[-10000:]}"
+
+
+def gateway_rpcs() -> dict[str, set[str]]:
+    """Every RPC the gateway serves, by full service name: the registry's public services, chosen
+    as the gateway's own builders choose them (``registry.public_descriptors``)."""
+    from interp_services.registry import public_descriptors
+
+    return {d.full_name: {m.name for m in d.methods} for d in public_descriptors()}
+
+
+def sdk_gaps(sdk: str, exposed: Mapping[str, Sequence[str]], add_service: str) -> list[str]:
+    """What an SDK's clients (``exposed``: full service name -> methods callable through them)
+    lack or have beyond the gateway's RPCs, one sentence each; ``add_service`` says where a
+    missing service is added."""
+    want = gateway_rpcs()
+    gaps = [f"{name} is public in the registry, but the {sdk} SDK has no client for it: {add_service}"
+            for name in sorted(want.keys() - exposed.keys())]
+    gaps += [f"the {sdk} SDK has a client for {name}, which the gateway does not serve" for name in sorted(exposed.keys() - want.keys())]
+    for name in sorted(want.keys() & exposed.keys()):
+        missing, extra = sorted(want[name] - set(exposed[name])), sorted(set(exposed[name]) - want[name])
+        if missing or extra:
+            gaps.append(f"{name} in the {sdk} SDK lacks {missing} and has {extra} beyond the registry's descriptor "
+                        "(stale stubs: run `make protos`)")
+    return gaps
 
 
 def go(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func TestCodecRoundTripsOneofs(t *testing.T) {
 
 // fakeFleet implements the services the tests call.
 type fakeFleet struct {
+	interpv1.UnimplementedActivationsServiceServer
 	interpv1.UnimplementedAttentionServiceServer
 	interpv1.UnimplementedModelHostServiceServer
 	interpv1.UnimplementedStorageServiceServer
@@ -134,6 +136,36 @@ func (f *fakeFleet) Generate(req *interpv1.GenerateRequest, stream interpv1.Mode
 	return stream.Send(&interpv1.GenerateResponse{Event: &interpv1.GenerateResponse_Result{Result: &interpv1.GenerationResult{Text: "ab"}}})
 }
 
+// AnalyzeActivations streams a progress event per text, then the result; model "no-result" ends
+// after the progress, "late-error" fails after the result, and no texts fail after one event.
+func (f *fakeFleet) AnalyzeActivations(req *interpv1.AnalyzeActivationsRequest, stream interpv1.ActivationsService_AnalyzeActivationsServer) error {
+	f.record(stream.Context())
+	texts := req.GetTexts().GetTexts()
+	for i := range texts {
+		p := &interpv1.AnalysisProgress{Stage: "forward", Fraction: float32(i+1) / float32(len(texts)), TextsDone: int64(i + 1)}
+		if err := stream.Send(&interpv1.AnalyzeActivationsResponse{Event: &interpv1.AnalyzeActivationsResponse_Progress{Progress: p}}); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(texts) == 0:
+		if err := stream.Send(&interpv1.AnalyzeActivationsResponse{Event: &interpv1.AnalyzeActivationsResponse_Progress{Progress: &interpv1.AnalysisProgress{}}}); err != nil {
+			return err
+		}
+		return reasonError(codes.InvalidArgument, "INPUT_EMPTY", "texts", "no texts")
+	case req.GetModel() == "no-result":
+		return nil
+	}
+	result := &interpv1.AnalyzeActivationsResponse_Result{Result: &interpv1.ActivationAnalysis{Model: req.GetModel(), TextsAnalyzed: int64(len(texts))}}
+	if err := stream.Send(&interpv1.AnalyzeActivationsResponse{Event: result}); err != nil {
+		return err
+	}
+	if req.GetModel() == "late-error" {
+		return status.Error(codes.DataLoss, "the result was followed by an error")
+	}
+	return nil
+}
+
 func (f *fakeFleet) ReadTensors(ctx context.Context, req *interpv1.ReadTensorsRequest) (*interpv1.ReadTensorsResponse, error) {
 	f.record(ctx)
 	resp := &interpv1.ReadTensorsResponse{}
@@ -166,6 +198,7 @@ func startFake(t *testing.T, opts ...Option) (*fakeFleet, *Client) {
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
 	f := &fakeFleet{attempts: map[string]int{}, stored: map[string]*interpv1.Tensor{}}
+	interpv1.RegisterActivationsServiceServer(srv, f)
 	interpv1.RegisterAttentionServiceServer(srv, f)
 	interpv1.RegisterModelHostServiceServer(srv, f)
 	interpv1.RegisterStorageServiceServer(srv, f)
@@ -327,6 +360,58 @@ func TestStreamsCarryKeyAndTypedErrors(t *testing.T) {
 	}
 	if e, ok := AsError(err); !ok || e.Reason != "MAX_NEW_TOKENS_OUT_OF_RANGE" {
 		t.Fatalf("stream error %T %v", err, err)
+	}
+}
+
+func TestFinalResultReportsProgressAndReturnsTheResult(t *testing.T) {
+	_, c := startFake(t, WithAPIKey("k"))
+	ctx := context.Background()
+	analyze := func(model string, texts ...string) (*interpv1.ActivationAnalysis, []float32, error) {
+		t.Helper()
+		stream, err := c.Activations.AnalyzeActivations(ctx, &interpv1.AnalyzeActivationsRequest{Model: model, Texts: &interpv1.TextBatch{Texts: texts}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fractions []float32
+		r, err := FinalResult(stream.Recv, (*interpv1.AnalyzeActivationsResponse).GetResult, func(ev *interpv1.AnalyzeActivationsResponse) {
+			fractions = append(fractions, ev.GetProgress().GetFraction())
+		})
+		return r, fractions, err
+	}
+
+	r, fractions, err := analyze("m", "a", "b", "c", "d")
+	if err != nil || r.GetModel() != "m" || r.GetTextsAnalyzed() != 4 {
+		t.Fatalf("result %v, %v", r, err)
+	}
+	if want := []float32{0.25, 0.5, 0.75, 1}; !reflect.DeepEqual(fractions, want) {
+		t.Errorf("progress %v, want %v", fractions, want)
+	}
+
+	// the server's error, after the progress it sent, as an *Error
+	r, fractions, err = analyze("m")
+	if e, ok := AsError(err); !ok || r != nil || e.Code != codes.InvalidArgument || e.Reason != "INPUT_EMPTY" || len(fractions) != 1 {
+		t.Fatalf("no texts: %v, %v after %d events", r, err, len(fractions))
+	}
+
+	// no result: UNAVAILABLE, as the Python and TypeScript SDKs say
+	r, fractions, err = analyze("no-result", "a", "b")
+	if e, ok := AsError(err); !ok || r != nil || e.Code != codes.Unavailable || !e.HasReason(interpv1.ErrorReason_ERROR_REASON_BACKEND_UNAVAILABLE) || len(fractions) != 2 {
+		t.Fatalf("no result: %v, %v after %d events", r, err, len(fractions))
+	}
+
+	// the stream is read to its end after the result: an error there is not lost
+	if r, _, err = analyze("late-error", "a"); status.Code(err) != codes.DataLoss || r != nil {
+		t.Fatalf("an error after the result: %v, %v", r, err)
+	}
+
+	// Generate's tokens are its progress; a nil onProgress ignores them
+	stream, err := c.ModelHost.Generate(ctx, &interpv1.GenerateRequest{Model: "m", MaxNewTokens: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := FinalResult(stream.Recv, (*interpv1.GenerateResponse).GetResult, nil)
+	if err != nil || g.GetText() != "ab" {
+		t.Fatalf("Generate: %v, %v", g, err)
 	}
 }
 

@@ -93,8 +93,38 @@ function truthy(v: string | undefined): boolean {
 export type ServiceClient<S extends DescService> = Client<S>;
 
 /**
- * A connection to the gateway with a typed client per service. Create one per endpoint and
- * reuse it (calls share one HTTP/2 connection); `close()` ends the connection.
+ * The public services of the fleet, by the {@link InterpClient} field that serves each: the one
+ * place a service is named, so a new one is one line here (tests/test_sdk_typescript.py compares
+ * this table with the server's registry, and the fleet suite calls every method in it).
+ */
+export const SERVICES = {
+  /** interp.v1.ModelHostService: models, tokenization, RunModel, Generate (streaming), LoadModel (streaming). */
+  modelHost: ModelHostService,
+  /** interp.v1.AttentionService. */
+  attention: AttentionService,
+  /** interp.v1.AttributionService: Attribute (streaming), ListAttributionMethods. */
+  attribution: AttributionService,
+  /** interp.v1.ActivationsService: four streaming analyses and LogitLens. */
+  activations: ActivationsService,
+  /** interp.v1.ProbingService: ProbeRepresentations and CompareRepresentations (streaming). */
+  probing: ProbingService,
+  /** interp.v1.CircuitsService: PatchPaths and DetectHeads (unary), the rest streaming. */
+  circuits: CircuitsService,
+  /** interp.v1.StorageService: ReadTensors, DeleteTensors. */
+  storage: StorageService,
+} as const;
+
+/** A typed client per entry of {@link SERVICES}: the service fields of {@link InterpClient}. */
+export type ServiceClients = { readonly [K in keyof typeof SERVICES]: ServiceClient<(typeof SERVICES)[K]> };
+
+/** The service fields of {@link InterpClient}, declared from {@link SERVICES} (merged into the
+ * class; its constructor assigns them). */
+export interface InterpClient extends ServiceClients {}
+
+/**
+ * A connection to the gateway with a typed client per service (`modelHost`, `attention`, ...:
+ * the keys of {@link SERVICES}). Create one per endpoint and reuse it (calls share one HTTP/2
+ * connection); `close()` ends the connection.
  */
 export class InterpClient {
   /** `host:port` or URL of the gateway. */
@@ -107,21 +137,6 @@ export class InterpClient {
   readonly timeoutMs: number;
   /** The Connect transport (gRPC over HTTP/2), for clients of other services. */
   readonly transport: Transport;
-
-  /** interp.v1.ModelHostService: models, tokenization, RunModel, Generate (streaming), LoadModel (streaming). */
-  readonly modelHost: ServiceClient<typeof ModelHostService>;
-  /** interp.v1.AttentionService. */
-  readonly attention: ServiceClient<typeof AttentionService>;
-  /** interp.v1.AttributionService: Attribute (streaming), ListAttributionMethods. */
-  readonly attribution: ServiceClient<typeof AttributionService>;
-  /** interp.v1.ActivationsService: four streaming analyses and LogitLens. */
-  readonly activations: ServiceClient<typeof ActivationsService>;
-  /** interp.v1.ProbingService: ProbeRepresentations and CompareRepresentations (streaming). */
-  readonly probing: ServiceClient<typeof ProbingService>;
-  /** interp.v1.CircuitsService: PatchPaths and DetectHeads (unary), the rest streaming. */
-  readonly circuits: ServiceClient<typeof CircuitsService>;
-  /** interp.v1.StorageService: ReadTensors, DeleteTensors. */
-  readonly storage: ServiceClient<typeof StorageService>;
 
   private readonly sessions: Http2SessionManager;
   private readonly retries: number;
@@ -155,13 +170,7 @@ export class InterpClient {
       readMaxBytes: maxBytes,
       writeMaxBytes: maxBytes,
     });
-    this.modelHost = this.service(ModelHostService);
-    this.attention = this.service(AttentionService);
-    this.attribution = this.service(AttributionService);
-    this.activations = this.service(ActivationsService);
-    this.probing = this.service(ProbingService);
-    this.circuits = this.service(CircuitsService);
-    this.storage = this.service(StorageService);
+    for (const [name, desc] of Object.entries(SERVICES)) (this as Record<string, unknown>)[name] = this.service(desc);
   }
 
   /**

@@ -2,7 +2,8 @@
  * @interp-suite/client — the TypeScript SDK of the interpretability fleet.
  *
  * - {@link InterpClient}: the connection, with a typed client per service (`modelHost`,
- *   `attention`, `attribution`, `activations`, `probing`, `circuits`, `storage`);
+ *   `attention`, `attribution`, `activations`, `probing`, `circuits`, `storage`: the keys of
+ *   {@link SERVICES});
  * - {@link InterpError}: what every failed call rejects with (code, reason, field violations);
  * - tensors: {@link decodeTensor} / {@link encodeTensor}, stored references;
  * - builders of interventions, metrics, capture specs and inputs (`patch`, `zeroAblate`, ...);
@@ -17,10 +18,12 @@ export {
   finalResult,
   InterpClient,
   localFleetKey,
+  SERVICES,
   type InterpClientOptions,
   type ProgressOf,
   type ResultOf,
   type ServiceClient,
+  type ServiceClients,
 } from "./client.js";
 export {
   codeName,

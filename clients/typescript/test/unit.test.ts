@@ -46,6 +46,7 @@ import {
   ResultDelivery,
   StatusSchema,
   steer,
+  StorageService,
   storedTensor,
   TensorSchema,
   texts,
@@ -257,6 +258,8 @@ describe("client against an in-process gRPC server", () => {
   let endpoint = "";
   const attempts = { tokenize: 0, runModel: 0 };
   let serverSawCancel = false;
+  /** The deadline the last DeleteTensors call told the server (ms left), if any. */
+  let deleteTimeoutMs: number | undefined;
   const invalid = (field: string) =>
     new ConnectError(`${field}: bad`, Code.InvalidArgument, undefined, [
       { desc: ErrorInfoSchema, value: { reason: "HOOK_SITE_UNKNOWN", domain: "interp.v1" } },
@@ -305,6 +308,16 @@ describe("client against an in-process gRPC server", () => {
         async *loadModel() {
           yield { stage: "loading", progress: 0.5 };
           yield { stage: "ready", progress: 1, info: { name: "toy", numLayers: 2 } };
+        },
+      }).service(StorageService, {
+        // A backend that never answers: only the caller's deadline ends the call.
+        async readTensors(_req, ctx) {
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+          return {};
+        },
+        deleteTensors(req, ctx) {
+          deleteTimeoutMs = ctx.timeoutMs();
+          return { deleted: req.objects.length };
         },
       });
     server = http2.createServer(connectNodeAdapter({ routes }));
@@ -399,6 +412,31 @@ describe("client against an in-process gRPC server", () => {
       assert.equal(e.code, "UNAVAILABLE");
     } finally {
       c.close();
+    }
+  });
+
+  test("every call has a deadline: 300 s by default (the Python SDK's), the client's, or the call's own", async () => {
+    const byDefault = new InterpClient({ endpoint, apiKey: "k-test" });
+    try {
+      assert.equal(await byDefault.deleteTensors([]), 0);
+      // the server is told the time left: a little under 300 s
+      assert.ok(deleteTimeoutMs !== undefined && deleteTimeoutMs > 290_000 && deleteTimeoutMs <= 300_000, String(deleteTimeoutMs));
+    } finally {
+      byDefault.close();
+    }
+    const short = new InterpClient({ endpoint, apiKey: "k-test", timeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const e = await short.readTensors([]).catch((x: unknown) => x);
+      assert.ok(e instanceof InterpError, String(e));
+      assert.equal(e.code, "DEADLINE_EXCEEDED");
+      assert.ok(Date.now() - started < 5_000, `the call took ${Date.now() - started} ms`);
+      const stream = await collect(short.modelHost.generate({ model: "endless" })).catch((x: unknown) => x);
+      assert.ok(stream instanceof InterpError && stream.code === "DEADLINE_EXCEEDED", String(stream));
+      assert.equal(await short.deleteTensors([], { timeoutMs: 60_000 }), 0);
+      assert.ok(deleteTimeoutMs !== undefined && deleteTimeoutMs > 50_000 && deleteTimeoutMs <= 60_000, String(deleteTimeoutMs));
+    } finally {
+      short.close();
     }
   });
 
