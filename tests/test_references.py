@@ -9,10 +9,13 @@
   that hooks written here record in a plain Hugging Face forward (transformers' stock ``eager``
   attention, no project hooks), by the formulas of the architecture (``q = x W_q^T + b``,
   ``silu(gate(x)) * up(x)``, GPT-2's ``c_attn`` output cut into ``q | k | v``, BERT's
-  post-LayerNorm block, RMSNorm/LayerNorm from their weights).
+  post-LayerNorm block, RMSNorm/LayerNorm from their weights); BERT's ``hook_embed`` (the
+  word-embedding lookup) and ``hook_result`` (per-head ``z W_O`` slices); the split inputs
+  ``hook_{q,k,v}_input`` and ``hook_mlp_in`` against the raw norms' recorded inputs and outputs.
 * Grouped-query attention: ``hook_k``/``hook_v`` name their head axis ``kv_head``.
-* Interventions (steering, mean ablation, head restriction; BERT head ablation) against edits
-  written here as plain PyTorch hooks.
+* Interventions (steering, mean ablation with a given mean and with the run's own mean over a
+  padded batch, head restriction; BERT head ablation; zero/patch/steer written into GPT-2's fused
+  ``c_attn`` thirds) against edits written here as plain PyTorch hooks.
 * Patching through gRPC (inline and by store reference) moves SmolLM2's answer.
 
 "Exact" below means ``torch.equal``; the rest is held to ``atol=1e-5`` (flat), and each test says
@@ -110,8 +113,9 @@ def module_hooks(spots):
 
 
 def hf_forward(loaded, ids, record=None, edits=()):
-    """A plain HF forward (stock eager attention) of one sequence. ``record`` maps a key to
-    ``(module, side)``: the raw tensor there is kept (after ``edits``). Returns (output, recorded)."""
+    """A plain HF forward (stock eager attention) of a batch, right-padded with id 0 and masked.
+    ``record`` maps a key to ``(module, side)``: the raw tensor there is kept (after ``edits``).
+    Returns (output, recorded)."""
     record = record or {}
     seen: dict[str, torch.Tensor] = {}
 
@@ -122,9 +126,11 @@ def hf_forward(loaded, ids, record=None, edits=()):
         return fn
 
     spots = [*edits, *((m, side, keep(k)) for k, (m, side) in record.items())]
-    ids_t = torch.tensor(ids)
+    n = max(len(s) for s in ids)
+    ids_t = torch.tensor([[*s, *[0] * (n - len(s))] for s in ids])
+    mask = torch.tensor([[1] * len(s) + [0] * (n - len(s)) for s in ids])
     with module_hooks(spots), stock_eager(loaded.model), torch.no_grad():
-        out = loaded.model(input_ids=ids_t, attention_mask=torch.ones_like(ids_t))
+        out = loaded.model(input_ids=ids_t, attention_mask=mask)
     return out, seen
 
 
@@ -390,6 +396,52 @@ def test_gpt2_sites_equal_weight_references(request, model_name):
     exact(logits, out.logits, "logits vs HF")
 
 
+@pytest.mark.parametrize("which", ["q", "k", "v"])
+def test_gpt2_fused_qkv_interventions_equal_hooks_on_c_attn(gpt2_heads, which):
+    """Writing into GPT-2's fused projection: zero, patch and steer head 2 of ``attn.hook_{q,k,v}``
+    at position 3 of block 1 equal a forward hook on ``c_attn`` editing that head's columns of the
+    right third of its output (``[q | k | v]``, each ``n_embd`` wide), to 1e-5 on the logits. The
+    same edit in either other third gives other logits, so an edit in the wrong third fails."""
+    loaded = gpt2_heads
+    m = loaded.model
+    d, n_heads, d_head = m.config.n_embd, loaded.info.num_heads, loaded.info.d_head
+    layer, head, pos = 1, 2, 3
+    c_attn = m.transformer.h[layer].attn.c_attn
+    ids = tokenize(loaded, [TOY_TEXT], max_tokens=512)
+    n = len(ids[0])
+    assert pos < n - 1
+    site = f"blocks.{layer}.attn.hook_{which}"
+    gen = torch.Generator().manual_seed(8)
+    source = torch.randn(1, n, n_heads, d_head, generator=gen)
+    vec = torch.randn(d_head, generator=gen)
+    cases = {
+        "zero": (Intervention(site, "zero", heads=[head], positions=[pos]), torch.zeros_like),
+        "patch": (Intervention(site, "patch", heads=[head], positions=[pos], tensor=source), lambda x: source[:, pos, head]),
+        "steer": (Intervention(site, "steer", heads=[head], positions=[pos], tensor=vec, scale=1.5), lambda x: x + 1.5 * vec),
+    }
+
+    def on_c_attn(third: int, fn):
+        cols = slice(third * d + head * d_head, third * d + (head + 1) * d_head)
+
+        def edit(out):
+            out = out.clone()
+            out[:, pos, cols] = fn(out[:, pos, cols])
+            return out
+
+        return (c_attn, "out", edit)
+
+    clean = run_model(loaded, ids, return_logits=True).logits
+    right = "qkv".index(which)
+    for kind, (iv, fn) in cases.items():
+        got = run_model(loaded, ids, return_logits=True, interventions=[iv]).logits
+        expected, _ = hf_forward(loaded, ids, edits=[on_c_attn(right, fn)])
+        close(got, expected.logits, f"{site} {kind}")
+        assert (got - clean).abs().max() > 1e-3, f"{site} {kind} did nothing"
+        for wrong in {0, 1, 2} - {right}:
+            elsewhere, _ = hf_forward(loaded, ids, edits=[on_c_attn(wrong, fn)])
+            assert (got - elsewhere.logits).abs().max() > 1e-3, f"{site} {kind} is indistinguishable from third {wrong}"
+
+
 def test_bert_sites_equal_weight_references(minilm):
     """BERT (post-LayerNorm), each block recomputed here from its input and weights:
     ``q/k/v = x W^T + b``, softmax attention, ``attn_out = dense(z)``, ``h = LN(attn_out + x)``,
@@ -435,6 +487,68 @@ def test_bert_sites_equal_weight_references(minilm):
         exact(g["hook_mlp_out"], mlp_out, "mlp out")
         close(g["hook_resid_post"], layer_norm(mlp_out + h, block.output.LayerNorm), "resid_post")
     exact(got[f"blocks.{layers[-1]}.hook_resid_post"], out.last_hidden_state, "last hidden state")
+
+
+def test_bert_embed_and_result_equal_weight_references(minilm):
+    """``hook_embed`` is the word-embedding lookup, ``word_embeddings.weight[ids]`` (before the
+    position and token-type embeddings and the LayerNorm): exact. ``attn.hook_result`` head ``h``
+    is ``z_h W_O[:, h]^T`` from the z a hook here records at ``attention.output.dense``'s input,
+    and the heads' terms plus the bias sum to that module's output: to 1e-5."""
+    m = minilm.model
+    n_heads, d, d_head = minilm.info.num_heads, minilm.info.d_model, minilm.info.d_head
+    ids = tokenize(minilm, [BERT_TEXT], max_tokens=512)
+    n = len(ids[0])
+    layers = range(minilm.info.num_layers)
+    sites = ["hook_embed", *(f"blocks.{layer}.attn.hook_result" for layer in layers)]
+    got = run_model(minilm, ids, capture=sites).captures
+    dense = {layer: m.encoder.layer[layer].attention.output.dense for layer in layers}
+    record = {f"{layer}.{side}": (dense[layer], side) for layer in layers for side in ("in", "out")}
+    record["embeddings"] = (m.embeddings, "out")
+    _, rec = hf_forward(minilm, ids, record)
+    exact(got["hook_embed"], m.embeddings.word_embeddings.weight[torch.tensor(ids)], "hook_embed")
+    assert (got["hook_embed"] - rec["embeddings"]).abs().max() > 1e-2  # not the whole embedding block
+    for layer in layers:
+        z = heads(rec[f"{layer}.in"], n_heads)
+        w_o = dense[layer].weight  # [d_model, head * d_head], Linear's [out, in]
+        result = torch.stack([z[:, :, h] @ w_o[:, h * d_head : (h + 1) * d_head].T for h in range(n_heads)], dim=2)
+        assert result.shape == (1, n, n_heads, d)
+        close(got[f"blocks.{layer}.attn.hook_result"], result, f"{layer} result")
+        close(got[f"blocks.{layer}.attn.hook_result"].sum(2) + dense[layer].bias, rec[f"{layer}.out"], f"{layer} result sum")
+
+
+@pytest.mark.parametrize("model_name", ["smollm", "gpt2_heads"])
+def test_split_inputs_equal_the_norm_inputs_recorded_here(request, model_name):
+    """Pre-norm blocks: every head's copy in ``hook_q_input`` (and every key/value head's in
+    ``hook_k_input``/``hook_v_input``) is the input a hook here records at the raw attention norm
+    (``input_layernorm`` / ``ln_1``), exact, and normalised by that norm's formula and weights it
+    is the norm's recorded output; ``hook_mlp_in`` is the MLP norm's (``post_attention_layernorm``
+    / ``ln_2``) recorded input, exact, and normalises to its recorded output. Norms to 1e-5."""
+    loaded = request.getfixturevalue(model_name)
+    info = loaded.info
+    llama = model_name == "smollm"
+    blocks = loaded.model.model.layers if llama else loaded.model.transformer.h
+    layers = (0, 13, 29) if llama else range(info.num_layers)
+    ids = tokenize(loaded, [TEXT if llama else TOY_TEXT], max_tokens=512)
+    n = len(ids[0])
+    names = ("hook_q_input", "hook_k_input", "hook_v_input", "hook_mlp_in")
+    got = run_model(loaded, ids, capture=[f"blocks.{layer}.{s}" for layer in layers for s in names]).captures
+    norms = {layer: {"attn": blocks[layer].input_layernorm if llama else blocks[layer].ln_1,
+                     "mlp": blocks[layer].post_attention_layernorm if llama else blocks[layer].ln_2} for layer in layers}
+    record = {f"{layer}.{which}.{side}": (module, side)
+              for layer in layers for which, module in norms[layer].items() for side in ("in", "out")}
+    _, rec = hf_forward(loaded, ids, record)
+    norm = rms_norm if llama else layer_norm
+    for layer in layers:
+        attn_norm, mlp_norm = norms[layer]["attn"], norms[layer]["mlp"]
+        for s, count in (("hook_q_input", info.num_heads), ("hook_k_input", info.num_kv_heads), ("hook_v_input", info.num_kv_heads)):
+            copies = got[f"blocks.{layer}.{s}"]
+            assert copies.shape == (1, n, count, info.d_model), s
+            for h in range(count):
+                exact(copies[:, :, h], rec[f"{layer}.attn.in"], f"{layer} {s} head {h}")
+                close(norm(copies[:, :, h], attn_norm), rec[f"{layer}.attn.out"], f"{layer} {s} head {h} normalised")
+        mlp_in = got[f"blocks.{layer}.hook_mlp_in"]
+        exact(mlp_in, rec[f"{layer}.mlp.in"], f"{layer} hook_mlp_in")
+        close(norm(mlp_in, mlp_norm), rec[f"{layer}.mlp.out"], f"{layer} hook_mlp_in normalised")
 
 
 def test_bert_interventions_equal_hooks_written_here(minilm):
@@ -573,6 +687,56 @@ def test_mlp_mean_ablation_with_a_given_mean_equals_hook_written_here(smollm):
     exact(out.logits, expected.logits, "logits")
     exact(out.captures[site], rec["post"], "ablated hidden")
     exact(out.captures[site][0, [2, 4]], mean.expand(2, -1), "ablated positions")
+
+
+def test_mean_ablation_with_the_runs_own_mean_equals_hook_written_here(smollm):
+    """``mean`` without a tensor: "the mean over the real tokens of all of the request's sequences,
+    in this run ... (whatever ``sequences`` selects)" (``MeanAblation``, model_host_service.proto).
+    Two prompts of different lengths, right-padded: hooks here record the site in a plain HF
+    forward, the mean over the real tokens of both (padding left out) is taken here, and a second
+    hook writes it at every position of the changed sequences. ``hook_resid_post`` of block 3 in
+    both sequences; head 2 of block 4's ``hook_z`` in the second sequence only (its mean still
+    counts the first's tokens). To 1e-5: the logits at real positions and the ablated capture."""
+    m = smollm.model
+    ids = tokenize(smollm, [TEXT, "Hello there"], max_tokens=512)
+    lengths = [len(s) for s in ids]
+    n, d_head = max(lengths), smollm.info.d_head
+    assert lengths[1] < lengths[0]
+    real = torch.tensor([[p < k for p in range(n)] for k in lengths])
+    block, o_proj = m.model.layers[3], m.model.layers[4].self_attn.o_proj
+    _, rec = hf_forward(smollm, ids, {"resid": (block, "out"), "z": (o_proj, "in")})
+    resid_mean = rec["resid"][real].mean(0)
+    z_mean = heads(rec["z"], 9)[real][:, 2].mean(0)
+    assert resid_mean.shape == (576,) and z_mean.shape == (d_head,)
+    # Other readings of "the run's own mean" give other tensors: with the padding, per sequence.
+    assert (rec["resid"].mean((0, 1)) - resid_mean).abs().max() > 1e-2
+    assert (rec["resid"][1, : lengths[1]].mean(0) - resid_mean).abs().max() > 1e-2
+
+    def write_z(x):
+        x = x.clone()
+        x[1, :, 2 * d_head : 3 * d_head] = z_mean
+        return x
+
+    cases = [
+        (Intervention("blocks.3.hook_resid_post", "mean"), (block, "out", lambda x: resid_mean.expand_as(x)),
+         [0, 1], lambda c: c, resid_mean, rec["resid"]),
+        (Intervention("blocks.4.attn.hook_z", "mean", heads=[2], sequences=[1]), (o_proj, "in", write_z),
+         [1], lambda c: c[:, :, 2], z_mean, heads(rec["z"], 9)),
+    ]
+    for iv, edit, rows, part, mean, clean in cases:
+        out = run_model(smollm, ids, capture=[iv.hook_site], return_logits=True, interventions=[iv])
+        expected, _ = hf_forward(smollm, ids, edits=[edit])
+        close(out.logits[real], expected.logits[real], f"{iv.hook_site} logits")
+        got = out.captures[iv.hook_site]
+        for b in range(2):
+            for p in range(lengths[b]):
+                if b in rows:
+                    close(part(got)[b, p], mean, f"{iv.hook_site} sequence {b} position {p}")
+                else:
+                    close(got[b, p], clean[b, p], f"{iv.hook_site} sequence {b} position {p} (not changed)")
+        if iv.heads:
+            others = [h for h in range(9) if h not in iv.heads]
+            close(got[real][:, others], clean[real][:, others], f"{iv.hook_site} other heads")
 
 
 def test_zeroing_two_heads_equals_pre_hook_on_o_proj(smollm):
