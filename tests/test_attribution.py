@@ -4,10 +4,12 @@
   gradients, input x gradient and DeepLift equal ``(x - x') . w`` exactly; on an additive model
   Shapley value sampling, kernel SHAP, feature ablation and LIME recover each token's own
   contribution; deletion curves rank the tokens the model reads (by construction) first;
-* completeness of integrated gradients on SmolLM2 with the documented default baseline;
+* completeness of integrated gradients on SmolLM2 with the documented default baseline and the
+  automatic step count (which count was needed is recorded and checked);
 * the service (through gRPC and the gateway) equals Captum called directly in this test on the
   same model and input (``LayerIntegratedGradients`` on the embedding layer, ``FeatureAblation``
-  on token ids);
+  and ``Occlusion`` on token ids, ``Saliency``, ``InputXGradient`` and seeded ``GradientShap`` on
+  the embeddings), for next-token, logit-difference and class targets;
 * bad requests get their catalog reason, and a cancelled call frees the model at once.
 """
 
@@ -16,11 +18,14 @@ from __future__ import annotations
 import time
 
 import grpc
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from interp_services.core.attribution import (
+    AUTO_STEPS,
+    AUTO_TOLERANCE,
     AttributionJob,
     Params,
     Target,
@@ -33,6 +38,7 @@ from interp_services.core.attribution import (
 from interpretability import Client, InterpClientError
 from interpretability import attribution as at
 from tests.conftest import DEV_KEY
+from tests.support.models import random_gpt2
 
 T, D = 5, 4
 PROMPT = "The capital of France is"
@@ -145,13 +151,18 @@ def test_spearman_matches_the_textbook_values():
 @pytest.mark.slow
 def test_integrated_gradients_are_complete_on_smollm2_with_the_default_baseline(smollm):
     """Default baseline: the pad token in place of every attributed token, the first token kept
-    (an attention sink). 50 Gauss-Legendre steps bring |delta| below 1% of f(x) - f(baseline)."""
-    for text, continuation in [(PROMPT, " Paris"), ("When Mary and John went to the store, John gave a drink to", " Mary")]:
+    (an attention sink). Without n_steps the service tries 50, 200, then 800 Gauss-Legendre steps
+    until |delta| is within 1% of f(x) - f(baseline): the 5-token prompt converges at 50, the
+    15-token IOI prompt needs 200 (11.8% at 50)."""
+    assert AUTO_STEPS == (50, 200, 800) and AUTO_TOLERANCE == 0.01
+    cases = [(PROMPT, " Paris", 50), ("When Mary and John went to the store, John gave a drink to", " Mary", 200)]
+    for text, continuation, steps in cases:
         r = explain(smollm, AttributionJob(text, Target("next_token", continuation=continuation), ["integrated_gradients"]))
         m = r.methods[0]
         span = r.target_score - r.baseline_score
         assert abs(sum(m.scores) - span) == pytest.approx(abs(m.delta), abs=1e-3)
         assert m.relative_delta < 0.01, (text, m.delta, span)
+        assert f"n_steps={steps}" in m.parameters and any("chosen automatically" in p for p in m.parameters), m.parameters
         assert r.attributed[0] is False and all(r.attributed[1:])
 
 
@@ -365,3 +376,126 @@ def test_smollm2_as_a_prompt_classifier(client, smollm):
         probs = torch.softmax(model(input_ids=torch.tensor([ids])).logits[0, -1, words].float(), -1)
     assert r.target_probability == pytest.approx(float(probs[0]), abs=1e-4)
     assert r.target_score == pytest.approx(float(probs[0]), abs=1e-4)
+
+
+# -- a toy GPT-2: every method against Captum called directly -------------------------------------
+
+TOY_TEXT = "a b c d a b"
+
+
+@pytest.fixture(scope="module")
+def toy_lm(model_cache, tmp_path_factory):
+    """A random GPT-2 over the toy's 21 symbols (loads in milliseconds), served by path from the
+    model cache the local fleet shares: (its name for requests, the loaded model)."""
+    path = str(random_gpt2(tmp_path_factory.mktemp("attribution") / "gpt2", seed=21, n_embd=16, n_head=2, n_layer=2, bias_std=0.02))
+    return path, model_cache.get(path)
+
+
+def _embeds_forward(loaded, score):
+    """f(embeddings) -> score, written from transformers' ``inputs_embeds`` API."""
+
+    def forward(embeds: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long)
+        return score(loaded.model(inputs_embeds=embeds, attention_mask=mask))
+
+    return forward
+
+
+@pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "gradient_shap", "occlusion"])
+def test_the_service_equals_captum_called_directly_on_a_toy_gpt2(client, toy_lm, method):
+    """Every token attributed (replace_first_token), the pad token as baseline. Gradient SHAP
+    with 8 samples (one Captum call at batch 8) and seed 3: Captum called here after seeding torch
+    and numpy with 3, with noise of 10% of the embeddings' std (the catalog's documented noise)
+    draws the same noise and the same points on the path."""
+    from captum.attr import GradientShap, InputXGradient, Occlusion, Saliency
+
+    name, loaded = toy_lm
+    tok, model = loaded.tokenizer, loaded.model
+    ids = tok(TOY_TEXT)["input_ids"]
+    c, pad = tok("c", add_special_tokens=False)["input_ids"][0], tok.pad_token_id
+    r = client.attribute(name, TOY_TEXT, target=at.next_token_target("c"), methods=method,
+                         options=at.options(replace_first_token=True, n_samples=8, seed=3, internal_batch_size=8))
+    assert list(r.token_ids) == ids and all(r.attributed)
+
+    def score(out):
+        return torch.log_softmax(out.logits[:, -1].float(), -1)[:, c]
+
+    embedding = model.get_input_embeddings()
+    with torch.no_grad():
+        x, b = embedding(torch.tensor([ids])), embedding(torch.tensor([[pad] * len(ids)]))
+    forward = _embeds_forward(loaded, score)
+    if method == "saliency":
+        expected = Saliency(forward).attribute(x.clone().requires_grad_(True), abs=True).sum(-1)[0]
+    elif method == "input_x_gradient":
+        expected = InputXGradient(forward).attribute(x.clone().requires_grad_(True)).sum(-1)[0]
+    elif method == "gradient_shap":
+        torch.manual_seed(3)
+        np.random.seed(3)
+        expected = GradientShap(forward).attribute(x, baselines=b, n_samples=8, stdevs=0.1 * float(x.std())).sum(-1)[0]
+    else:  # occlusion: a 3-token window, stride 1, on the token ids with the pad token as baseline
+        def forward_ids(input_ids):
+            with torch.no_grad():
+                return score(model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)))
+
+        expected = Occlusion(forward_ids).attribute(torch.tensor([ids]), sliding_window_shapes=(3,), strides=(1,), baselines=pad)[0]
+    torch.testing.assert_close(torch.tensor(list(r.methods[0].scores)), expected.detach().float(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_logit_difference_is_attributed_as_captum_does(client, toy_lm):
+    """logit("c") - logit("d") of the next token: the score equals the model's own logits, and
+    integrated gradients equal Captum's LayerIntegratedGradients on the token ids."""
+    name, loaded = toy_lm
+    tok, model = loaded.tokenizer, loaded.model
+    ids = tok(TOY_TEXT)["input_ids"]
+    c, d = (tok(t, add_special_tokens=False)["input_ids"][0] for t in ("c", "d"))
+    r = client.attribute(name, TOY_TEXT, target=at.logit_difference_target("c", "d"), methods="integrated_gradients",
+                         options=at.options(n_steps=32))
+
+    def score(out):
+        return out.logits[:, -1, c] - out.logits[:, -1, d]
+
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+    assert r.target_score == pytest.approx(float(logits[c] - logits[d]), abs=1e-5)
+    base = [ids[0]] + [tok.pad_token_id] * (len(ids) - 1)
+    expected = _captum_layer_ig(loaded, ids, base, score, n_steps=32)
+    m = r.methods[0]
+    torch.testing.assert_close(torch.tensor(list(m.scores)), expected.float(), rtol=1e-4, atol=1e-5)
+    assert m.has_delta and sum(m.scores) == pytest.approx(r.target_score - r.baseline_score - m.delta, abs=1e-5)
+
+
+def test_the_method_list_describes_the_automatic_step_count(client):
+    """A request without n_steps does not run 50 steps: ListAttributionMethods says what it runs."""
+    listing = client.list_attribution_methods()
+    ig = next(m for m in listing.methods if m.name == "integrated_gradients")
+    auto = [d for d in ig.defaults if d.startswith("n_steps=")]
+    assert auto == ["n_steps=auto (50, then 200, then 800 until |delta| <= 1% of |f(x) - f(baseline)|)"]
+    assert listing.max_n_steps > 0 and [at.method_name(v) for v in listing.basic] == ["integrated_gradients"]
+
+
+@pytest.fixture(scope="module")
+def rating_model(tmp_path_factory):
+    """A random GPT-2 classifier whose five classes are named "1".."5" (a star rating), on the
+    toy's tokenizer: its path."""
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    path = random_gpt2(tmp_path_factory.mktemp("rating") / "gpt2", seed=22, n_embd=16, n_head=2, n_layer=1)
+    config = GPT2Config.from_pretrained(path, num_labels=5, id2label={i: str(i + 1) for i in range(5)},
+                                        label2id={str(i + 1): i for i in range(5)})
+    torch.manual_seed(22)
+    GPT2ForSequenceClassification(config).save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("label, expected", [("1", "1"), ("5", "5"), ("0", "1"), ("4", "4")])
+def test_a_numeric_label_names_a_class_before_it_is_read_as_an_index(client, rating_model, label, expected):
+    """Classes named "1".."5": "1" and "5" are those classes (as indices they would be "2" and
+    out of range); "0" names no class, so it is class index 0, named "1"."""
+    r = client.attribute(rating_model, "a b c", target=at.class_target(label), methods="saliency")
+    assert r.target.startswith(f"class {expected} ")
+
+
+def test_a_numeric_label_that_is_neither_a_class_nor_an_index_is_refused(client, rating_model):
+    with pytest.raises(InterpClientError) as e:
+        client.attribute(rating_model, "a b c", target=at.class_target("7"), methods="saliency")
+    assert (e.value.code, e.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CLASS_LABEL_UNKNOWN")

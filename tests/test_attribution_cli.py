@@ -198,6 +198,24 @@ def test_label_words_keep_their_leading_space():
     assert parse_label_words(args.label_words) == [" bad", " good"]
 
 
+def test_a_numeric_class_is_sent_as_a_name_for_the_server_to_resolve():
+    """"3" may be the name of a class (a rating model's "1".."5"): the CLI cannot tell, so it
+    sends the label and the server prefers the name over the index (test_attribution.py)."""
+    from interpretability.cli import _class_target
+
+    target = _class_target("3", None).class_target
+    assert (target.label, target.use_index) == ("3", False)
+    assert not _class_target(None, None).class_target.label
+
+
+def test_the_n_steps_help_describes_the_automatic_default(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["explain-prediction", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0: automatic, 50 then 200 then 800 until the convergence delta is within 1% of f(x) - f(baseline)" in help_text
+    assert "server's 50" not in help_text
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

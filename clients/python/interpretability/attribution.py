@@ -89,7 +89,8 @@ def prompt_classifier(template: str, labels: Sequence[str], label_words: Sequenc
 def class_target(
     label: str | None = None, *, index: int | None = None, prompt: pb.PromptClassifier | None = None, score: str = "log_prob"
 ) -> pb.AttributionTarget:
-    """A class by name (``id2label``) or index; neither: the predicted class."""
+    """A class by name (``id2label``) or index; neither: the predicted class. A ``label`` that
+    names no class but is a number is read by the server as an index."""
     c = pb.ClassTarget(label=label or "", kind=_SCORES[score])
     if index is not None:
         c.class_index, c.use_index = index, True

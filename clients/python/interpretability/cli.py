@@ -318,11 +318,11 @@ def _method_names(spec: str | None, flag: str) -> list[str]:
 
 
 def _class_target(label: str | None, prompt: atpb.PromptClassifier | None) -> atpb.AttributionTarget:
-    """A class by name, by index (a label that is a number), or the predicted one (None)."""
+    """A class by name, or the predicted one (None). A number is sent as a name too: the server
+    prefers a class of that name ("1".."5" of a rating model) and reads it as an index only
+    when no class has that name."""
     if label is None or label == "":
         return at.class_target(prompt=prompt)
-    if label.isdigit():
-        return at.class_target(index=int(label), prompt=prompt)
     return at.class_target(label, prompt=prompt)
 
 
@@ -580,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare_attention)
 
     def attribution_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--n-steps", type=int, default=0, help="integration steps of integrated gradients (0: the server's 50)")
+        p.add_argument("--n-steps", type=int, default=0, help="integration steps of integrated gradients (0: automatic, 50 then 200 then 800 until the "
+                            "convergence delta is within 1%% of f(x) - f(baseline))")
         p.add_argument("--baseline", choices=sorted(at.BASELINES), default="pad",
                        help="what attributed tokens are replaced by (default: the pad token)")
         p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
@@ -612,7 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default="label",
                    help="CSV column / JSONL field holding the class to attribute (a name, or an index); absent: the predicted class")
     p.add_argument("--prediction-class",
-                   help="classification: the class to attribute for every sample, a name or an index (overrides the labels)")
+                   help="classification: the class to attribute for every sample, a name or an index (a number names the "
+                        "class of that name if there is one, else it is an index; overrides the labels)")
     p.add_argument("--target", help="next-token: the continuation whose log-probability is attributed; generation: a given continuation")
     p.add_argument("--max-new-tokens", type=int, default=0, help="generation: tokens to generate (0: the server's 8)")
     p.add_argument("--depth", choices=sorted(at.DEPTHS), default="detailed",

@@ -150,7 +150,8 @@ class AttributionServicer:
         return pb.ListAttributionMethodsResponse(
             methods=[
                 pb.MethodInfo(method=method_value(s.name), name=s.name, description=s.description, family=s.family,
-                              has_delta=s.has_delta, supports_generation=s.supports_generation, defaults=s.defaults(defaults))
+                              has_delta=s.has_delta, supports_generation=s.supports_generation,
+                              defaults=s.defaults(defaults, auto_steps=True))
                 for s in core.METHODS.values()
             ],
             basic=[method_value(n) for n in core.BASIC_METHODS],

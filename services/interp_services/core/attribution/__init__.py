@@ -20,6 +20,8 @@ Example:
 
 from .agreement import agreement, spearman, top_k_overlap
 from .catalog import (
+    AUTO_STEPS,
+    AUTO_TOLERANCE,
     BASIC_METHODS,
     DEFAULTS,
     DETAILED_METHODS,
@@ -47,6 +49,8 @@ from .types import (
 )
 
 __all__ = [
+    "AUTO_STEPS",
+    "AUTO_TOLERANCE",
     "BASIC_METHODS",
     "DEFAULTS",
     "DETAILED_METHODS",

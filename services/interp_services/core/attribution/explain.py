@@ -21,6 +21,8 @@ from interp_services.core.tokens import display_tokens
 
 from .agreement import agreement
 from .catalog import (
+    AUTO_STEPS,
+    AUTO_TOLERANCE,
     BASIC_METHODS,
     DETAILED_METHODS,
     GENERATION_DETAILED,
@@ -28,6 +30,7 @@ from .catalog import (
     METHODS,
     PERTURBATION_BATCH_FACTOR,
     Params,
+    deeplift_supported,
     expected_evaluations,
     run_method,
 )
@@ -43,11 +46,6 @@ ProgressFn = Callable[[str, float, str, int], None]
 """Called with (stage, fraction of the request done, method or "", evaluations so far)."""
 
 SENSITIVITY_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
-# Integrated gradients without an explicit n_steps: 50 steps, then 200, then 800, until the
-# convergence delta is within AUTO_TOLERANCE of f(x) - f(baseline). (On SmolLM2 a 5-token
-# prompt converges at 50 steps; a 15-token IOI prompt needed 200: 11.8% at 50, 0.05% at 256.)
-AUTO_STEPS = (50, 200, 800)
-AUTO_TOLERANCE = 0.01
 DETAILED_INFIDELITY_SAMPLES = 16
 DETAILED_SENSITIVITY_SAMPLES = 4
 
@@ -82,8 +80,10 @@ def resolve_params(options: AttributionOptions, limits: ServerLimits) -> Params:
     )
 
 
-def check_job(job: AttributionJob, *, generation: bool, transformer: bool = True) -> list[str]:
-    """The methods to run (depth defaults filled in), each checked against the target.
+def check_job(job: AttributionJob, *, generation: bool, model: torch.nn.Module | None = None) -> list[str]:
+    """The methods to run (depth defaults filled in), each checked against the target and, when
+    ``model`` is given, DeepLift's against the model's architecture (:func:`deeplift_supported`;
+    without a model, as the servicer checks a request before loading one, DeepLift passes).
 
     Raises:
         InvalidArgument: ATTRIBUTION_METHOD_UNKNOWN, ATTRIBUTION_METHOD_DUPLICATE,
@@ -105,12 +105,15 @@ def check_job(job: AttributionJob, *, generation: bool, transformer: bool = True
         if generation and not spec.supports_generation:
             ok = ", ".join(n for n, s in METHODS.items() if s.supports_generation)
             raise invalid(Reason.ATTRIBUTION_METHOD_NOT_SUPPORTED, field, f"{name} does not attribute generated text; use one of {ok}")
-        if spec.needs_deeplift and transformer:
-            raise invalid(
-                Reason.ATTRIBUTION_METHOD_NOT_SUPPORTED, field,
-                f"{name} cannot run on a transformer: attention multiplies activations and applies softmax as a function, "
-                "where DeepLift's rescale rule gives wrong attributions; use integrated_gradients or gradient_shap",
-            )
+        if spec.needs_deeplift and model is not None:
+            ok, why = deeplift_supported(model)
+            if not ok:
+                raise invalid(
+                    Reason.ATTRIBUTION_METHOD_NOT_SUPPORTED, field,
+                    f"{name} cannot run on this model: {why}. DeepLift's rescale rule holds for linear layers and "
+                    "elementwise nonlinearities only; a transformer's norms, attention products and softmax get wrong "
+                    "attributions; use integrated_gradients or gradient_shap",
+                )
     return list(job.methods)
 
 
@@ -214,7 +217,9 @@ def _run_one(name, loaded, problem, params, job, detailed, generation, progress,
                 delta = float(scores.sum()) - (f_x - f_b)
         else:
             with torch.enable_grad():
-                attrs, delta = run_method(name, problem.forward, problem.x, problem.b, run_params, span=f_x - f_b)
+                attrs, delta = run_method(
+                    name, problem.forward, problem.x, problem.b, run_params, module=problem.model, span=f_x - f_b
+                )
             scores = _token_scores(name, attrs)
         if delta is None or abs(delta) / span <= AUTO_TOLERANCE:
             break
@@ -237,7 +242,7 @@ def _run_one(name, loaded, problem, params, job, detailed, generation, progress,
         progress.start("faithfulness", name, 8 * (int(problem.positions.numel()) + 1), shares[1])
         result.faithfulness = faithfulness(
             problem.gate_forward, scores, seed=params.seed, batch=params.internal_batch_size * PERTURBATION_BATCH_FACTOR,
-            infidelity_samples=job.options.infidelity_samples or DETAILED_INFIDELITY_SAMPLES,
+            infidelity_samples=job.options.infidelity_samples or DETAILED_INFIDELITY_SAMPLES, device=problem.device,
         )
         progress.end()
         if sensitivity and attrs is not None:
@@ -269,7 +274,7 @@ def explain(
         Cancelled: ``cancelled()`` turned true.
     """
     generation = job.target.kind == "generation"
-    methods = check_job(job, generation=generation)
+    methods = check_job(job, generation=generation, model=loaded.model)
     if job.options.baseline not in ("pad", "unk", "mask", "zero"):
         raise invalid(Reason.BASELINE_UNAVAILABLE, "options.baseline.kind", f"unknown baseline {job.options.baseline!r}")
     params = resolve_params(job.options, limits)

@@ -13,6 +13,10 @@ sensitivity.
 * **Sensitivity** (``captum.metrics.sensitivity_max``): the largest change of the explanation
   under small uniform noise on the embeddings, divided by the explanation's norm.
 
+Gates and the scores they are compared with are put on the model's ``device`` (a GPU replica's
+model refuses CPU tensors); the random orders and subsets are drawn on the CPU from a seeded
+generator first, so a seed picks the same ones on every device.
+
 Example:
     >>> f = faithfulness(problem, token_scores, seed=0, batch=16)
     >>> f.deletion_auc < f.random_deletion_auc
@@ -40,14 +44,14 @@ def _steps(n: int) -> list[int]:
     return sorted({round(i * n / (MAX_POINTS - 1)) for i in range(MAX_POINTS)})
 
 
-def _gates_for(orders: torch.Tensor, steps: list[int], n: int, insertion: bool) -> torch.Tensor:
-    """Gate rows (len(orders) * len(steps), n): deletion turns the first k of each order off,
-    insertion turns only them on."""
+def _gates_for(orders: torch.Tensor, steps: list[int], n: int, insertion: bool, device: torch.device) -> torch.Tensor:
+    """Gate rows (len(orders) * len(steps), n) on ``device``: deletion turns the first k of each
+    order off, insertion turns only them on."""
     rows = []
     for order in orders:
         for k in steps:
-            g = torch.zeros(n) if insertion else torch.ones(n)
-            g[order[:k]] = 1.0 if insertion else 0.0
+            g = torch.zeros(n, device=device) if insertion else torch.ones(n, device=device)
+            g[order[:k].to(device)] = 1.0 if insertion else 0.0
             rows.append(g)
     return torch.stack(rows)
 
@@ -74,6 +78,7 @@ def deletion_insertion(
     *,
     seed: int = 0,
     batch: int = 16,
+    device: torch.device | str = "cpu",
 ) -> Faithfulness:
     """Deletion and insertion curves of the ranking by ``scores`` ``(T',)`` (highest first),
     and the same areas for random orders.
@@ -83,7 +88,9 @@ def deletion_insertion(
         scores: one score per attributed token.
         seed: seed of the random orders.
         batch: rows per forward pass.
+        device: the model's device (where the gates are made).
     """
+    device = torch.device(device)
     n = int(scores.numel())
     steps = _steps(n)
     fractions = torch.tensor([k / n for k in steps], dtype=torch.float32)
@@ -91,7 +98,8 @@ def deletion_insertion(
     ranked = torch.argsort(scores.detach().float().cpu(), descending=True, stable=True).unsqueeze(0)
     randoms = torch.stack([torch.randperm(n, generator=gen) for _ in range(RANDOM_ORDERS)])
     orders = torch.cat([ranked, randoms])
-    values = _evaluate(gate_forward, torch.cat([_gates_for(orders, steps, n, False), _gates_for(orders, steps, n, True)]), batch)
+    gates = torch.cat([_gates_for(orders, steps, n, False, device), _gates_for(orders, steps, n, True, device)])
+    values = _evaluate(gate_forward, gates, batch)
     per = len(steps)
     deletion = values[: len(orders) * per].view(len(orders), per)
     insertion = values[len(orders) * per :].view(len(orders), per)
@@ -108,23 +116,30 @@ def deletion_insertion(
 
 
 def infidelity_of(
-    gate_forward: Callable[[torch.Tensor], torch.Tensor], scores: torch.Tensor, *, samples: int, seed: int = 0, batch: int = 16
+    gate_forward: Callable[[torch.Tensor], torch.Tensor],
+    scores: torch.Tensor,
+    *,
+    samples: int,
+    seed: int = 0,
+    batch: int = 16,
+    device: torch.device | str = "cpu",
 ) -> float:
     """``captum.metrics.infidelity`` with random token-subset removals (each token removed with
-    probability 1/2), on the gates; ``normalize=True``."""
+    probability 1/2), on the gates; ``normalize=True``. Captum multiplies the removals by the
+    scores and compares them with the model's outputs, so all three live on ``device``."""
     from captum.metrics import infidelity
 
     n = int(scores.numel())
     gen = torch.Generator().manual_seed(seed)
 
     def perturb(gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        removed = (torch.rand(gates.shape, generator=gen) < 0.5).to(gates.dtype)
+        removed = (torch.rand(gates.shape, generator=gen) < 0.5).to(device=gates.device, dtype=gates.dtype)
         return removed, gates - removed
 
-    gates = torch.ones(1, n)
+    gates = torch.ones(1, n, device=device)
     with torch.no_grad():
         value = infidelity(
-            gate_forward, perturb, gates, scores.detach().float().cpu().view(1, n),
+            gate_forward, perturb, gates, scores.detach().float().to(gates.device).view(1, n),
             # Captum's batches hold whole multiples of the one input: at most `samples` rows.
             n_perturb_samples=samples, max_examples_per_batch=min(batch, samples), normalize=True,
         )
@@ -145,9 +160,18 @@ def sensitivity_of(
     return float(value[0]) / norm if norm > 0 else 0.0
 
 
-def faithfulness(gate_forward, scores: torch.Tensor, *, seed: int = 0, batch: int = 16, infidelity_samples: int = 0) -> Faithfulness:
-    """Deletion/insertion curves plus infidelity when ``infidelity_samples`` > 0."""
-    result = deletion_insertion(gate_forward, scores, seed=seed, batch=batch)
+def faithfulness(
+    gate_forward,
+    scores: torch.Tensor,
+    *,
+    seed: int = 0,
+    batch: int = 16,
+    infidelity_samples: int = 0,
+    device: torch.device | str = "cpu",
+) -> Faithfulness:
+    """Deletion/insertion curves plus infidelity when ``infidelity_samples`` > 0 (gates on the
+    model's ``device``)."""
+    result = deletion_insertion(gate_forward, scores, seed=seed, batch=batch, device=device)
     if infidelity_samples:
-        result.infidelity = infidelity_of(gate_forward, scores, samples=infidelity_samples, seed=seed, batch=batch)
+        result.infidelity = infidelity_of(gate_forward, scores, samples=infidelity_samples, seed=seed, batch=batch, device=device)
     return result

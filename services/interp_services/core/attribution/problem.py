@@ -78,6 +78,11 @@ class Problem:
     evaluations: int = 0
 
     @property
+    def device(self) -> torch.device:
+        """Where the model and its embeddings are."""
+        return self.embeds.device
+
+    @property
     def x(self) -> torch.Tensor:
         """Embeddings of the attributed tokens ``(1, T', D)``."""
         return self.embeds[:, self.positions]
@@ -110,9 +115,10 @@ class Problem:
 
     def gate_forward(self, gates: torch.Tensor) -> torch.Tensor:
         """The score with each attributed token present (gate 1) or at its baseline (gate 0),
-        ``(B, T')`` -> ``(B,)``; the interpretable form used by faithfulness and infidelity."""
+        ``(B, T')`` -> ``(B,)``; the interpretable form used by faithfulness and infidelity.
+        Gates made elsewhere (a CPU default) are moved to the model's device."""
         x, b = self.x, self.b
-        g = gates.to(x.dtype).unsqueeze(-1)
+        g = gates.to(device=x.device, dtype=x.dtype).unsqueeze(-1)
         return self.forward(b + g * (x - b))
 
     def score_of(self, xv: torch.Tensor) -> float:

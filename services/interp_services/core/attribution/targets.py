@@ -5,7 +5,8 @@ continuation is appended for teacher forcing), which of its tokens may be attrib
 text's own), and ``score(outputs) -> (B,)`` on the model's outputs.
 
 * ``class`` on a sequence-classification model: log-probability (or logit, probability) of a
-  class from the head; the class by index, by ``id2label`` name, or the predicted one.
+  class from the head; the class by index, by ``id2label`` name (a label that names no class but
+  is a number is read as an index), or the predicted one.
 * ``class`` on a causal LM with a :class:`PromptSpec`: the label words' next-token logits after
   the filled template, normalised over the label words.
 * ``next_token``: the summed log-probability of a continuation's tokens (default: the most
@@ -115,13 +116,22 @@ def _class_names(model, n: int) -> list[str]:
 
 
 def _pick_class(target: Target, labels: list[str], predicted: int) -> int:
+    """The class a target names: by label (the exact name, then ignoring case, then -- for a
+    label that names no class and is a number -- as an index, so that classes named "1".."5"
+    stay addressable by name while "0" still means the first class), by index, or the
+    predicted one."""
     if target.label:
         lowered = [lab.lower() for lab in labels]
-        if target.label.lower() not in lowered:
-            raise invalid(
-                Reason.CLASS_LABEL_UNKNOWN, "target.class_target.label", f"{target.label!r} is not a class; classes: {', '.join(labels)}"
-            )
-        return lowered.index(target.label.lower())
+        if target.label in labels:
+            return labels.index(target.label)
+        if target.label.lower() in lowered:
+            return lowered.index(target.label.lower())
+        if target.label.isdigit() and int(target.label) < len(labels):
+            return int(target.label)
+        raise invalid(
+            Reason.CLASS_LABEL_UNKNOWN, "target.class_target.label",
+            f"{target.label!r} is neither a class nor a class index; classes: {', '.join(labels)}",
+        )
     if target.class_index is not None:
         if not 0 <= target.class_index < len(labels):
             raise invalid(

@@ -374,7 +374,8 @@ type ClassTarget struct {
 
 	// Class index; used when `label` is empty and `use_index` is set.
 	ClassIndex int32 `protobuf:"varint,1,opt,name=class_index,json=classIndex,proto3" json:"class_index,omitempty"`
-	// Class name, looked up in the model's id2label (or the prompt's labels).
+	// Class name, looked up in the model's id2label (or the prompt's labels), exactly, then
+	// ignoring case; a label that names no class but is a number is read as the class index.
 	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
 	// Use `class_index` (index 0 cannot be told from "unset" otherwise). With neither `label`
 	// nor `use_index`, the predicted class is attributed.

@@ -103,7 +103,8 @@ export type ClassTarget = Message<"interp.v1.ClassTarget"> & {
   classIndex: number;
 
   /**
-   * Class name, looked up in the model's id2label (or the prompt's labels).
+   * Class name, looked up in the model's id2label (or the prompt's labels), exactly, then
+   * ignoring case; a label that names no class but is a number is read as the class index.
    *
    * @generated from field: string label = 2;
    */
