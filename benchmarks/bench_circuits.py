@@ -126,7 +126,9 @@ def bench_p4(runs: int, client, circuit_types: list[str], heads: int, layers: in
 
     model_dir, metrics = toy_model(heads, layers)
     loaded = ModelCache(LoaderSettings(cache_dir=MODEL_CACHE, allow_hub=False)).get(str(model_dir))
-    runner = core.LocalRunner(loaded)  # the service's packing: 64 sequences, 1024 interventions a call
+    # The service's packing: forward-only sweeps up to 4,096 padded tokens a call, 64 sequences
+    # for runs with gradients, 1024 interventions a call.
+    runner = core.LocalRunner(loaded)
     task = core.copying_task(TOY_POOL, length=TOY_LENGTH, count=TOY_COUNT, seed=TOY_SEED)
     message = toy_task_message(task)
     clean, corrupted = core.baseline_metrics(runner, task, core.Monitor())

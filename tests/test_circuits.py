@@ -6,6 +6,7 @@ the model host's typed requests."""
 from __future__ import annotations
 
 import json
+import math
 
 import grpc
 import pytest
@@ -52,7 +53,8 @@ def test_discover_circuits_finds_the_k_composition_path_of_the_toy(client):
     ig = analyzer.discover_circuits(str(TOY_MODEL), task, method="eap_ig", circuit_types=["attention_only"], top_edges=4)
     assert _edges(exact.circuits[0]) == _edges(ig.circuits[0]) == _edges(acdc.circuits[0])
     assert len(ig.all_scores) == len(ig.edge_names) == ig.circuits[0].edges_total == 12
-    assert ig.runs < exact.runs + 3  # gradients: a few calls whatever the number of edges
+    assert exact.runs == 3  # baselines, the 12 edges as 12 groups of one call, faithfulness
+    assert ig.runs <= 6  # gradients: a few calls whatever the number of edges
     nodes = {n.name: n for n in ig.circuits[0].nodes}
     assert nodes["logits"].layer == 2 and nodes["a0.h0"].kind == pb.NODE_KIND_HEAD and nodes["input"].layer == -1
     assert any("keeps" in f for f in ig.findings)
@@ -121,6 +123,21 @@ def test_ioi_circuit_of_smollm2_by_eap_ig(client):
     assert c.metric_recovered > 0.25, c.metric_recovered
 
 
+def test_a_32_pair_sweep_packs_several_cells_into_each_model_host_call(client):
+    """32 pairs of 15 tokens, 2 layers x 15 positions = 30 cells. The model host takes up to
+    ``max_batch`` = 256 sequences per RunModel (the fleet's default limit), and these 480 padded
+    tokens per 32 rows are far inside the forward budget, so a call carries the 32 clean source
+    rows and (256 - 32) // 32 = 7 cells: 5 calls, plus one for the baselines (it was one cell per
+    call, 31 calls, when calls were capped at 64 sequences)."""
+    task = _copying_task(32)
+    res = client.patch_activations(str(TOY_MODEL), task, components=["resid_pre"], per_position=True)
+    assert len(res.maps[0].values) == 2 * 15
+    assert res.runs == 1 + math.ceil(30 / ((256 - 32) // 32)) == 6
+    # Patching the clean residual stream at every position of layer 0 restores the clean run.
+    whole = client.patch_activations(str(TOY_MODEL), task, components=["resid_pre"])
+    assert abs(whole.maps[0].values[0] - 1) < 1e-4 and whole.runs == 2
+
+
 def _bad(client: Client, case: str):
     toy = str(TOY_MODEL)
     task = _copying_task(2)
@@ -139,6 +156,14 @@ def _bad(client: Client, case: str):
         "logit difference without a wrong answer": lambda: client.discover_circuit(
             toy, pb.CircuitTask(pairs=[pb.PromptPair(clean="a b", corrupted="c d", answer=" e")])),
         "no algorithm": lambda: client.find_algorithm(toy, "unspecified"),
+        "unknown patching method": lambda: client.patch_activations(toy, task, method=99),
+        "unknown circuit method": lambda: client.discover_circuit(toy, task, method=99),
+        "unknown ablation": lambda: client.discover_circuit(toy, task, method="acdc", ablation=99),
+        # Position 0 is never noised, so a subject there alone would leave nothing to corrupt.
+        "subject positions only the first token": lambda: client.trace_causal_flow(toy, "a b c d e a b c d", subject_positions=[0]),
+        "subject text only the first token": lambda: client.trace_causal_flow(toy, "a b c d e a b c d", subject="a"),
+        "ig steps out of range through the analyzer": lambda: MechanisticAnalyzer(client).discover_circuits(toy, task, method="eap_ig",
+                                                                                                        ig_steps=51),
     }
     return cases[case]
 
@@ -152,6 +177,12 @@ BAD = [
     ("subject not in the prompt", "SUBJECT_NOT_FOUND", "subject"),
     ("logit difference without a wrong answer", "CIRCUIT_TASK_INVALID", "task.pairs[0].wrong_answer"),
     ("no algorithm", "ALGORITHM_UNSUPPORTED", "algorithm"),
+    ("unknown patching method", "METHOD_UNKNOWN", "method"),
+    ("unknown circuit method", "METHOD_UNKNOWN", "method"),
+    ("unknown ablation", "METHOD_UNKNOWN", "ablation"),
+    ("subject positions only the first token", "SUBJECT_NOT_FOUND", "subject_positions"),
+    ("subject text only the first token", "SUBJECT_NOT_FOUND", "subject"),
+    ("ig steps out of range through the analyzer", "CIRCUIT_OPTION_OUT_OF_RANGE", "ig_steps"),
 ]
 
 

@@ -14,6 +14,7 @@ from interp_services.core import circuits as core
 from interp_services.core.errors import InvalidArgument
 from interp_services.core.interventions import Intervention
 from interp_services.core.metrics import Metric
+from interp_services.core.reasons import Reason
 from interp_services.core.run import run_model, tokenize
 from tests.conftest import TOY_MODEL
 
@@ -184,6 +185,16 @@ def test_causal_tracing_restoring_the_final_state_recovers_the_clean_probability
     assert float(early[:, 1:4].max()) > float(early[:, 4:-1].max()) + 0.2
 
 
+def test_causal_tracing_refuses_a_subject_left_empty_by_dropping_position_0(toy):
+    """An empty position list means "every position" to the noise intervention: tracing a
+    subject that is only the first token must stop before any run, not noise the whole prompt."""
+    m = core.Monitor()
+    with pytest.raises(InvalidArgument) as e:
+        core.causal_trace(core.LocalRunner(toy), [0, 3, 6, 0, 3], 6, [0], toy.info.num_layers, m, states=("hidden",), samples=1)
+    assert e.value.reason == Reason.SUBJECT_NOT_FOUND and [v.field for v in e.value.violations] == ["subject_positions"]
+    assert m.runs == 0
+
+
 # ------------------------------------------------------------------------ the toy induction circuit
 
 
@@ -243,3 +254,70 @@ def test_ablating_either_head_brings_the_copy_loss_back_to_chance(toy):
     assert abs(res.loss_without_previous_token - uniform) < 0.35
     assert abs(res.loss_without_induction - uniform) < 0.35
     assert any("K-composition" in f for f in res.findings)
+
+
+def _mean_ablated_key_edge_by_hand(task: core.TaskBatch) -> float:
+    """Mean log-probability of the answers with the edge a0.h0 -> a1.h0.k mean-ablated, on a
+    plain transformers load of the toy (one head, so a0.h0's output is layer 0's attention output
+    less its bias, which cancels): layer 1's keys read their input with a0.h0's clean output
+    replaced by its mean over the task's *corrupted* prompts, position by position (position 0
+    included); queries, values and the residual stream keep the clean input."""
+    from transformers import GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(TOY_MODEL, attn_implementation="eager").eval()
+    blocks, d = model.transformer.h, model.config.n_embd
+    seen: dict[str, torch.Tensor] = {}
+
+    def attn_out(module, args, out):
+        seen["a0"] = out[0]
+
+    def block_in(module, args, kwargs):
+        seen["x1"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+    def keys(module, args, out):
+        x = seen["x1"] - seen["a0"] + seen["mean"]
+        k = blocks[1].ln_1(x) @ module.weight + module.bias  # GPT-2's Conv1D: x W + b, columns q | k | v
+        out = out.clone()
+        out[..., d : 2 * d] = k[..., d : 2 * d]
+        return out
+
+    handles = [blocks[0].attn.register_forward_hook(attn_out)]
+    with torch.no_grad():
+        try:
+            model(torch.tensor(task.corrupted))
+            seen["mean"] = seen["a0"].mean(dim=0, keepdim=True)  # [1, pos, d_model]
+            handles += [blocks[1].register_forward_pre_hook(block_in, with_kwargs=True),
+                        blocks[1].attn.c_attn.register_forward_hook(keys)]
+            logits = model(torch.tensor(task.clean)).logits[:, -1].float()
+        finally:
+            for h in handles:
+                h.remove()
+    return float(logits.log_softmax(-1)[torch.arange(task.n), task.answers].mean())
+
+
+def test_mean_ablation_replaces_a_sender_by_its_mean_over_the_corrupted_prompts(toy, copying):
+    runner, m = core.LocalRunner(toy), core.Monitor()
+    graph = core.build_graph(toy.info, "attention_only")
+    edge = next(e for e in graph.edges if e.name == "a0.h0->a1.h0.k")
+    measured = core.metric_with_edges_removed(runner, copying, [[edge]], m, ablation="mean")
+    assert abs(float(measured[0]) - _mean_ablated_key_edge_by_hand(copying)) < 1e-4
+
+
+def test_mean_ablation_needs_the_query_edge_that_resampling_leaves_alone(toy, copying):
+    """The resample circuit of the toy omits input -> a1.h0.q: the corrupted prompts end with the
+    clean prompts' tokens, so resampling that edge changes nothing the induction head's query
+    reads. The mean over the corrupted prompts averages the query token away, so under mean
+    ablation the same four edges keep no more than the empty circuit, and adding the query edge
+    restores the behaviour -- a property of mean ablation, not of how the mean is taken."""
+    runner, m = core.LocalRunner(toy), core.Monitor()
+    clean, corrupted = core.baseline_metrics(runner, copying, m)
+    graph = core.build_graph(toy.info, "attention_only")
+    names = {"input->a0.h0.v", "a0.h0->a1.h0.k", "input->a1.h0.v", "a1.h0->logits"}
+
+    def recovered(kept: set[str], ablation: str) -> float:
+        found = core.FoundCircuit("attention_only", [e for e in graph.edges if e.name in kept], {}, len(graph.edges), 0)
+        return core.evaluate_circuit(runner, copying, graph, found, clean, corrupted, m, ablation=ablation).metric_recovered
+
+    assert recovered(names, "resample") > 0.9 and recovered(names | {"input->a1.h0.q"}, "resample") > 0.9
+    assert recovered(names, "mean") < recovered(set(), "mean") + 0.1 < 0.5
+    assert recovered(names | {"input->a1.h0.q"}, "mean") > 0.9

@@ -87,6 +87,7 @@ class MechanisticAnalyzer(Analyzer):
         *,
         threshold: float = 0.0,
         top_edges: int = 0,
+        ig_steps: int = 0,
         ablation: str = "resample",
         minimality: bool = False,
         on_progress: Callable[[cpb.AnalysisProgress], None] | None = None,
@@ -103,6 +104,8 @@ class MechanisticAnalyzer(Analyzer):
             circuit_types: from ``"attention_only"``, ``"mlp_only"``, ``"mixed"``.
             threshold: ACDC's pruning threshold, or the share of the top |score| an edge needs.
             top_edges: keep the N best edges instead of thresholding (scored methods).
+            ig_steps: ``eap_ig``: points on the path from the corrupted to the clean input the
+                gradients are averaged over (0: the service's default, 5; at most 50).
             ablation: how edges outside the circuit are ablated: ``"resample"`` or ``"mean"``.
 
         Returns:
@@ -113,7 +116,7 @@ class MechanisticAnalyzer(Analyzer):
             raise ValueError(f"unknown method {method!r}; one of {', '.join(METHOD_ALIASES)}")
         return self.client.discover_circuit(
             model, task_message(task), method=METHOD_ALIASES[method], circuit_types=circuit_types, threshold=threshold,
-            top_edges=top_edges, ablation=ablation, minimality=minimality, on_progress=on_progress, timeout=timeout,
+            top_edges=top_edges, ig_steps=ig_steps, ablation=ablation, minimality=minimality, on_progress=on_progress, timeout=timeout,
         )
 
     def trace_information_flow(

@@ -47,7 +47,12 @@ MAX_PAIRS = 64
 MAX_PATCHED_EDGES = 5000
 """Edges ACDC and exhaustive edge patching may test one by one in a request."""
 MAX_RUN_SEQUENCES = 64
-"""Sequences per model-host call (groups of experiments are packed up to this)."""
+"""Sequences per model-host call that keeps activations for a backward pass (EAP's gradients)."""
+MAX_FORWARD_TOKENS = 4096
+"""Padded tokens (sequences x longest) per forward-only model-host call: a sweep packs its
+groups up to this, and up to the model host's own ``max_batch`` sequences per RunModel (it
+bounds nothing else per request). 4096 keeps a 32-pair task of ~15-token prompts at 7 cells
+per call, below the 64 x 512 tokens one backward-sized call may already hold."""
 
 _METRICS = {pb.TASK_METRIC_UNSPECIFIED: "logit_difference", pb.TASK_METRIC_LOGIT_DIFFERENCE: "logit_difference",
             pb.TASK_METRIC_PROBABILITY: "probability", pb.TASK_METRIC_LOG_PROBABILITY: "log_probability"}
@@ -118,12 +123,14 @@ class HostRunner:
     the store, read by :class:`ActivationReader`)."""
 
     def __init__(self, reader: ActivationReader, model: str, tenant: str, *, max_sequences: int, max_interventions: int,
-                 stopped: Callable[[], bool]) -> None:
+                 max_batch: int, forward_tokens: int, stopped: Callable[[], bool]) -> None:
         self.reader = reader
         self.model = model
         self.tenant = tenant
         self._max_sequences = max_sequences
         self._max_interventions = max_interventions
+        self._max_batch = max_batch
+        self._forward_tokens = forward_tokens
         self.stopped = stopped
         self.calls = 0
 
@@ -134,6 +141,11 @@ class HostRunner:
     @property
     def max_interventions(self) -> int:
         return self._max_interventions
+
+    def forward_rows(self, length: int) -> int:
+        """``forward_tokens`` padded tokens within the model host's ``max_batch``; never fewer
+        rows than ``max_sequences``."""
+        return max(self._max_sequences, min(self._max_batch, self._forward_tokens // max(1, length)))
 
     def run(self, batch, *, capture=(), interventions=(), metric=None, gradients=(), top_k=0) -> RunResult:
         if self.stopped():  # between any two model-host calls of an analysis
@@ -179,7 +191,8 @@ class CircuitsServicer:
 
     def _runner(self, model: str, tenant: str, stopped: Callable[[], bool]) -> HostRunner:
         return HostRunner(self.reader, model, tenant, max_sequences=min(MAX_RUN_SEQUENCES, self.limits.max_batch),
-                          max_interventions=self.limits.max_interventions, stopped=stopped)
+                          max_interventions=self.limits.max_interventions, max_batch=self.limits.max_batch,
+                          forward_tokens=MAX_FORWARD_TOKENS, stopped=stopped)
 
     def _tokenize(self, model: str, texts: Sequence[str], tenant: str) -> Sequence[mh.TokenizedText]:
         return self.data.tokenize(model, list(texts), tenant)
@@ -259,7 +272,7 @@ class CircuitsServicer:
         method = {pb.PATCHING_METHOD_UNSPECIFIED: "activation", pb.PATCHING_METHOD_ACTIVATION: "activation",
                   pb.PATCHING_METHOD_ATTRIBUTION: "attribution"}.get(request.method)
         if method is None:
-            raise invalid(Reason.COMPONENT_UNKNOWN, "method", f"{request.method} is not a known patching method")
+            raise invalid(Reason.METHOD_UNKNOWN, "method", f"{request.method} is not a known patching method")
         task, tokens = self._task(request.model, request.task, tenant)
         task.require_same_lengths(across_pairs=request.per_position)
 
@@ -323,10 +336,10 @@ class CircuitsServicer:
     def DiscoverCircuit(self, request: pb.DiscoverCircuitRequest, context: grpc.ServicerContext) -> Iterator[pb.DiscoverCircuitResponse]:
         tenant = tenant_of(context)
         info = self._info(request.model, tenant)
-        method = enum_choice(request.method, _METHODS, "method", "circuit method", Reason.COMPONENT_UNKNOWN)
+        method = enum_choice(request.method, _METHODS, "method", "circuit method", Reason.METHOD_UNKNOWN)
         types = [enum_choice(t, _TYPES, f"circuit_types[{i}]", "circuit type", Reason.COMPONENT_UNKNOWN) for i, t in enumerate(request.circuit_types)] or ["mixed"]
         types = list(dict.fromkeys(types))
-        ablation = enum_choice(request.ablation, _ABLATIONS, "ablation", "ablation", Reason.COMPONENT_UNKNOWN)
+        ablation = enum_choice(request.ablation, _ABLATIONS, "ablation", "ablation method", Reason.METHOD_UNKNOWN)
         threshold = request.threshold
         if not (math.isfinite(threshold) and 0 <= threshold <= 1):
             raise invalid(Reason.CIRCUIT_OPTION_OUT_OF_RANGE, "threshold", f"must be in [0, 1], got {threshold}")
@@ -512,13 +525,21 @@ class CircuitsServicer:
         return numbers, eq[0]
 
 
+_ONLY_FIRST = ("position 0, which causal tracing never noises (the first token is an attention sink: noising it "
+               "breaks every later position at once); put the subject after the first token")
+
+
 def _subject_positions(request: pb.TraceCausalFlowRequest, tok: mh.TokenizedText, length: int) -> list[int]:
+    """The subject's token positions; refused where they are only position 0, which tracing never
+    noises (``core.causal_trace``), so nothing would be corrupted."""
     if request.subject and request.subject_positions:
         raise invalid(Reason.SUBJECT_NOT_FOUND, "subject_positions", "give the subject or its positions, not both")
     if request.subject_positions:
         for i, p in enumerate(request.subject_positions):
             if not 0 <= p < length:
                 raise invalid(Reason.SUBJECT_NOT_FOUND, f"subject_positions[{i}]", f"{p} is outside the prompt's {length} tokens")
+        if set(request.subject_positions) == {0}:
+            raise invalid(Reason.SUBJECT_NOT_FOUND, "subject_positions", f"only {_ONLY_FIRST}")
         return sorted(set(request.subject_positions))
     if not request.subject.strip():
         raise invalid(Reason.SUBJECT_NOT_FOUND, "subject", "name the subject (a substring of the prompt) or its positions")
@@ -531,7 +552,10 @@ def _subject_positions(request: pb.TraceCausalFlowRequest, tok: mh.TokenizedText
     found = [i for i, (s, e) in enumerate(zip(tok.char_starts, tok.char_ends, strict=True)) if s < end and e > start and e > s]
     if not found:
         raise invalid(Reason.SUBJECT_NOT_FOUND, "subject", f"no token covers {request.subject!r}")
+    if found == [0]:
+        raise invalid(Reason.SUBJECT_NOT_FOUND, "subject", f"{request.subject!r} covers only {_ONLY_FIRST}")
     return found
+
 
 
 def _head_scores(scores: core.HeadScores) -> list[pb.HeadScore]:

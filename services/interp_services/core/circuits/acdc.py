@@ -4,12 +4,20 @@ that EAP estimates -- and ACDC (Conmy et al. 2023), greedy pruning built on it.
 An edge ``u -> r`` is *corrupted* (ablated) when the receiver input ``r`` sees the sender's
 output on the corrupted prompt (``resample``) or its mean over the corrupted prompts (``mean``)
 instead of its current output; every other path is untouched (``EdgePatch`` interventions of
-the model host, with the corrupted prompts as source rows of the same batch).
+the model host, with the corrupted prompts as source rows of the same batch). The mean is taken
+position by position (position 0 included) over all of the task's corrupted prompts, which every
+call carries. Mean ablation also removes what clean and corrupted prompts share (e.g. the
+induction head's query token of the copying task, which resampling leaves in place), so a
+circuit found under resampling can keep little under mean ablation: judge a circuit with the
+ablation it was found with.
 
 ACDC visits receivers from the logits back to the first layer; for each incoming edge it tries
 removing it on top of everything already removed, and keeps it removed when the normalised
 metric drops by less than ``threshold``. Receivers whose node no longer reaches the logits lose
-all their incoming edges unvisited (nothing they read can matter).
+all their incoming edges unvisited (nothing they read can matter). A receiver reaches the logits
+when a sender it feeds keeps an outgoing edge: a head's query input feeds that head; a key/value
+input feeds the heads of its group (``a{L}.kv{G}`` with grouped-query attention), so its edges
+are tested while any query head of the group is still in the circuit.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ def metric_with_edges_removed(
 
     def builder(edges: Sequence[Edge]):
         def build(rows: list[int], sources: list[int]):
-            return edge_interventions(edges, rows, sources if not mean else sources, mean=mean)
+            return edge_interventions(edges, rows, sources, mean=mean)
 
         return build
 
@@ -77,11 +85,12 @@ def acdc(
     current = clean
     order = sorted(graph.receivers, key=lambda r: r.order, reverse=True)
     incoming = {r: [e for e in graph.edges if e.receiver == r] for r in graph.receivers}
+    feeds = {node: {s for s in graph.senders if node in graph.receiver_nodes(s)} for node in {r.node for r in graph.receivers}}
     total = len(graph.edges)
     done = 0
     for r in order:
-        # A receiver's node must still reach the logits through kept edges.
-        if r.kind != "logits" and not any(e.sender.name == r.node for e in kept):
+        # A receiver's node must still reach the logits through kept edges of the senders it feeds.
+        if r.kind != "logits" and not any(e.sender in feeds[r.node] for e in kept):
             for e in incoming[r]:
                 kept.discard(e)
                 removed.append(e)

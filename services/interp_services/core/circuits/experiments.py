@@ -4,7 +4,9 @@ copy come from *source* rows of the same batch (``Intervention.source_sequences`
 activation ever leaves the model host.
 
 A call carries ``n`` source rows (e.g. the clean prompts) and as many groups of ``n`` rows as
-fit in ``runner.max_sequences``; the metric comes back per row and is averaged per group.
+fit in ``runner.forward_rows`` (these runs take no gradients) and its intervention limit; the
+metric comes back per row and is averaged per group. The pairs are never split across calls:
+every call holds all the source rows, so a mean over them (mean ablation) is over the whole task.
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ def run_groups(
     prompts = {"clean": task.clean, "corrupted": task.corrupted}
     group_rows = prompts[base]
     src = prompts[source] if source else []
-    per_call = max(1, (runner.max_sequences - len(src)) // len(group_rows))
-    budget = getattr(runner, "max_interventions", 0) or 1 << 30
+    length = max(len(s) for s in [*src, *group_rows])
+    per_call = max(1, (runner.forward_rows(length) - len(src)) // len(group_rows))
+    budget = runner.max_interventions
     values: list[torch.Tensor] = []
     source_metric = None
     start = 0

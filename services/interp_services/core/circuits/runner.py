@@ -61,14 +61,22 @@ class Runner(Protocol):
         """Most interventions one run may carry."""
         ...
 
+    def forward_rows(self, length: int) -> int:
+        """Most sequences of ``length`` tokens one forward-only run (a metric, no gradients, no
+        captures) may carry. Such runs hold one layer's activations at a time, so they may be
+        larger than ``max_sequences``, which bounds the runs that keep activations for a
+        backward pass (a sweep of many cells packs its groups up to this)."""
+        ...
+
 
 class LocalRunner:
     """A :class:`Runner` over a model loaded in this process (tests, scripts, benchmarks)."""
 
-    def __init__(self, loaded, max_sequences: int = 64, max_interventions: int = 1024) -> None:
+    def __init__(self, loaded, max_sequences: int = 64, max_interventions: int = 1024, forward_tokens: int = 4096) -> None:
         self.loaded = loaded
         self._max_sequences = max_sequences
         self._max_interventions = max_interventions
+        self._forward_tokens = forward_tokens
 
     @property
     def max_sequences(self) -> int:
@@ -77,6 +85,10 @@ class LocalRunner:
     @property
     def max_interventions(self) -> int:
         return self._max_interventions
+
+    def forward_rows(self, length: int) -> int:
+        """``forward_tokens`` padded tokens, and never fewer rows than ``max_sequences``."""
+        return max(self._max_sequences, self._forward_tokens // max(1, length))
 
     def run(
         self,

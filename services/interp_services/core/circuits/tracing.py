@@ -12,7 +12,7 @@ All restorations of all samples are per-sequence interventions of a few batched 
 clean prompt is the source row; each sample's noise is seeded by (seed + sample, position), so
 the corruption is identical in every row of a sample. Position 0 is never noised: in models
 with an attention sink at the first token (SmolLM2) noising it breaks every later position at
-once and hides the effect being traced.
+once and hides the effect being traced; a subject that is position 0 alone is refused.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ import torch
 
 from interp_services.core.circuits.experiments import Monitor
 from interp_services.core.circuits.runner import Runner
+from interp_services.core.errors import invalid
 from interp_services.core.interventions import Intervention
 from interp_services.core.metrics import Metric
+from interp_services.core.reasons import Reason
 
 STATES = {"hidden": "blocks.{}.hook_resid_post", "mlp": "blocks.{}.hook_mlp_out", "attn": "blocks.{}.hook_attn_out"}
 
@@ -64,9 +66,18 @@ def causal_trace(
     window: int = 10,
     seed: int = 0,
 ) -> TraceResult:
-    """Trace one prompt (see the module docstring)."""
+    """Trace one prompt (see the module docstring).
+
+    Raises:
+        InvalidArgument: SUBJECT_NOT_FOUND when no subject position is left once position 0 is
+            dropped -- the noise intervention would read an empty position list as "every
+            position" and corrupt the whole prompt.
+    """
     dropped = 0 in subject_positions
     subject = sorted(p for p in set(subject_positions) if p != 0)
+    if not subject:
+        raise invalid(Reason.SUBJECT_NOT_FOUND, "subject_positions",
+                      f"no subject position other than 0 in {sorted(set(subject_positions))}: position 0 is never noised")
     metric_of = lambda rows: Metric("token", token_ids=[target], score="prob")  # noqa: E731 - shared id
     monitor.step(0.0, "clean run")
     base = runner.run([tokens], capture=["hook_embed"], metric=metric_of(1))
