@@ -557,7 +557,6 @@ def _subject_positions(request: pb.TraceCausalFlowRequest, tok: mh.TokenizedText
     return found
 
 
-
 def _head_scores(scores: core.HeadScores) -> list[pb.HeadScore]:
     layers, heads = scores.previous_token.shape
     return [pb.HeadScore(layer=layer, head=h, previous_token=float(scores.previous_token[layer, h]),
