@@ -19,6 +19,7 @@ import torch
 
 from interp.v1 import probing_service_pb2 as pb
 from interp_services.core.probing import group_split, items_of
+from interp_services.rpc.probing import MIN_SPLIT_GROUPS
 from interpretability import Client
 from interpretability.probing import CrossLingualAnalyzer
 from interpretability.probing_data import load_probe_dataset
@@ -37,7 +38,9 @@ SENTENCES = [
     ("A doctor visited the small village.", "person"), ("Our neighbour painted his fence.", "person"),
     ("The fox hid under the bush.", "animal"), ("The farmer fixed the broken gate.", "person"),
     ("A cow grazed near the river.", "animal"), ("The pilot landed the plane safely.", "person"),
-]
+    ("An owl watched from the barn.", "animal"), ("The baker opened his shop early.", "person"),
+    ("A goat climbed the steep rock.", "animal"), ("My uncle repaired the old radio.", "person"),
+]  # 16: a split needs MIN_SPLIT_GROUPS (5) examples in each of train, validation and test
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +93,9 @@ def test_sentence_directions_equal_ones_from_hugging_face_hidden_states(client, 
     task = r.tasks[0]
     got = client.to_numpy(task.directions)
     assert got.shape == (2, 2, 576) and list(task.labels) == ["animal", "person"]
-    split = group_split([t for t, _ in SENTENCES], validation_fraction=0.15, test_fraction=0.2, seed=3)
     y = np.array([0 if lab == "animal" else 1 for _, lab in SENTENCES])
+    split = group_split([t for t, _ in SENTENCES], validation_fraction=0.15, test_fraction=0.2, seed=3, labels=[[v] for v in y],
+                        min_per_split=MIN_SPLIT_GROUPS)
     hidden = _hidden(smollm, [t for t, _ in SENTENCES], layers)
     for li in range(len(layers)):
         # Mean over the tokens after the first (the default: position 0 is an attention sink).
@@ -112,12 +116,19 @@ def test_word_directions_use_the_last_sub_word_token(client, smollm):
             ["NOUN", "VERB", "NOUN", "PUNCT"]]
     texts = ["Unbelievably, the antidisestablishmentarian cat purred.", "The dog barked loudly at strangers.",
              "Cats sleep a lot.", "Dogs run fast.", "The parrot repeated everything.", "Horses eat hay."]
+    # Nine more plain sentences: a split needs MIN_SPLIT_GROUPS sentences in each part.
+    for noun, verb in [("Birds", "sing"), ("Fish", "swim"), ("Bees", "buzz"), ("Wolves", "howl"), ("Frogs", "jump"),
+                       ("Owls", "hoot"), ("Lions", "roar"), ("Ducks", "quack"), ("Sheep", "graze")]:
+        words.append([noun, verb, "loudly", "."])
+        tags.append(["NOUN", "VERB", "ADV", "PUNCT"])
+        texts.append(f"{noun} {verb} loudly.")
     task = pb.ProbeTask(name="pos", level=pb.PROBE_LEVEL_TOKEN, examples=[
         pb.ProbeExample(text=t, words=w, word_labels=g) for t, w, g in zip(texts, words, tags, strict=True)])
     r = client.probe_representations(MODEL, [task], layers=[5], options=pb.ProbeOptions(skip_mdl=True, seed=1), delivery=1)
     out = r.tasks[0]
     labels = list(out.labels)
-    split = group_split(texts, validation_fraction=0.15, test_fraction=0.2, seed=1)
+    split = group_split(texts, validation_fraction=0.15, test_fraction=0.2, seed=1, labels=[[labels.index(g) for g in t] for t in tags],
+                        min_per_split=MIN_SPLIT_GROUPS)
     item_example = np.concatenate([np.full(len(w), k) for k, w in enumerate(words)])
     train = items_of(split.train, item_example)
     # Reference: each word's last token, found from the tokenizer's offsets here.
@@ -257,7 +268,12 @@ def test_cross_lingual_analyzer_compares_every_language_pair(client):
 
 def _bad(client: Client, case: str):
     sentences = _sentence_task()
-    few = pb.ProbeTask(name="few", level=pb.PROBE_LEVEL_SENTENCE, examples=sentences.examples[:2])
+    few = pb.ProbeTask(name="few", level=pb.PROBE_LEVEL_SENTENCE, examples=sentences.examples[:3 * MIN_SPLIT_GROUPS - 1])
+    rare = pb.ProbeTask(name="rare", level=pb.PROBE_LEVEL_SENTENCE, examples=[
+        pb.ProbeExample(text=t, label="postive" if i < 2 else y) for i, (t, y) in enumerate(SENTENCES)])
+    # Every sentence has a tag of its own: keeping each tag in training leaves nothing to test on.
+    own_tags = pb.ProbeTask(name="tags", level=pb.PROBE_LEVEL_TOKEN, examples=[
+        pb.ProbeExample(words=[f"w{i}", "x"], word_labels=[f"T{i}", "X"]) for i in range(20)])
     single = pb.ProbeTask(name="one", level=pb.PROBE_LEVEL_SENTENCE,
                           examples=[pb.ProbeExample(text=t, label="same") for t, _ in SENTENCES])
     mismatch = pb.ProbeTask(name="pos", level=pb.PROBE_LEVEL_TOKEN, examples=[
@@ -270,7 +286,9 @@ def _bad(client: Client, case: str):
     cases = {
         "no tasks": lambda: client.probe_representations(MODEL, []),
         "unknown level": lambda: client.probe_representations(MODEL, [pb.ProbeTask(name="x", level=9, examples=sentences.examples)]),
-        "too few examples": lambda: client.probe_representations(MODEL, [few]),
+        "too few examples": lambda: client.probe_representations(MODEL, [sentences, few]),
+        "a label with too few examples": lambda: client.probe_representations(MODEL, [rare]),
+        "labels that cannot all be trained on": lambda: client.probe_representations(MODEL, [own_tags]),
         "single class": lambda: client.probe_representations(MODEL, [single]),
         "labels not one per word": lambda: client.probe_representations(MODEL, [mismatch]),
         "words not in the text": lambda: client.probe_representations(MODEL, [unaligned]),
@@ -287,7 +305,9 @@ def _bad(client: Client, case: str):
 BAD = [
     ("no tasks", "PROBE_TASK_INVALID", "tasks"),
     ("unknown level", "PROBE_TASK_INVALID", "tasks[0].level"),
-    ("too few examples", "PROBE_TOO_FEW_EXAMPLES", "tasks[0].examples"),
+    ("too few examples", "PROBE_TOO_FEW_EXAMPLES", "tasks[1].examples"),
+    ("a label with too few examples", "PROBE_LABELS_INVALID", "tasks[0].examples"),
+    ("labels that cannot all be trained on", "PROBE_TOO_FEW_EXAMPLES", "tasks[0].examples"),
     ("single class", "PROBE_LABELS_INVALID", "tasks[0].examples"),
     ("labels not one per word", "PROBE_LABELS_INVALID", "tasks[0].examples[0] (pos.json:7).word_labels"),
     ("words not in the text", "WORDS_NOT_ALIGNED", "tasks[0].examples[0].words[1]"),

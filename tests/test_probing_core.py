@@ -16,6 +16,7 @@ from interp_services.core.probing import (
     Split,
     baseline_score,
     check_tree,
+    clustered_interval,
     control_heads,
     control_labels,
     cosine_matrix,
@@ -30,6 +31,7 @@ from interp_services.core.probing import (
     online_codelength,
     paired_cosine,
     rsa,
+    sentence_control_labels,
     tree_depths,
     tree_distances,
     wilson_interval,
@@ -125,6 +127,51 @@ def test_group_split_too_few_groups(groups: list[str]) -> None:
     assert e.value.violations[0].field == "tasks[1].examples"
 
 
+def test_group_split_keeps_every_label_in_training() -> None:
+    """A label held by few groups is dealt like any other, except that its last group is never
+    held out: over many seeds and label layouts, every label has a training example, groups stay
+    whole and every split holds at least ``min_per_split`` groups."""
+    rng = np.random.default_rng(11)
+    moved = 0
+    for seed in range(60):
+        n_groups = int(rng.integers(15, 60))
+        # Token-like examples: each holds a few labels; labels 5 and 6 are rare (1-2 groups).
+        held = [set(rng.integers(0, 5, size=int(rng.integers(1, 4))).tolist()) for _ in range(n_groups)]
+        for rare in (5, 6):
+            for g in rng.choice(n_groups, size=int(rng.integers(1, 3)), replace=False):
+                held[int(g)].add(rare)
+        groups = [f"g{i}" for i in range(n_groups)]
+        s = group_split(groups, labels=[sorted(h) for h in held], seed=seed, min_per_split=4)
+        in_train = set().union(*(held[i] for i in s.train))
+        assert in_train == set().union(*held), seed
+        assert min(len(s.train), len(s.validation), len(s.test)) >= 4
+        assert sorted(np.concatenate([s.train, s.validation, s.test]).tolist()) == list(range(n_groups))
+        plain = group_split(groups, seed=seed, min_per_split=4)
+        moved += set().union(*(held[i] for i in plain.train)) != set().union(*held)
+    assert moved > 5  # without labels, a rare label often misses training: the case guarded here
+
+
+def test_group_split_refuses_when_no_label_keeping_split_exists() -> None:
+    """Every group holds a label of its own: each must stay in training, so nothing is left to
+    test on; the request is refused rather than scored on labels the probe never saw."""
+    groups = [f"s{i}" for i in range(20)]
+    with pytest.raises(InvalidArgument) as e:
+        group_split(groups, labels=[[0, i + 1] for i in range(20)], field="tasks[2].examples", min_per_split=5)
+    assert e.value.reason == Reason.PROBE_TOO_FEW_EXAMPLES
+    assert e.value.violations[0].field == "tasks[2].examples"
+    assert "every label" in str(e.value)
+
+
+def test_group_split_minimum_per_split() -> None:
+    with pytest.raises(InvalidArgument) as e:
+        group_split([str(i) for i in range(14)], min_per_split=5, field="tasks[0].examples")
+    assert e.value.reason == Reason.PROBE_TOO_FEW_EXAMPLES and "at least 15 groups" in str(e.value)
+    s = group_split([str(i) for i in range(15)], min_per_split=5)
+    assert (len(s.train), len(s.validation), len(s.test)) == (5, 5, 5)
+    big = group_split([str(i) for i in range(100)], min_per_split=5)  # fractions rule above the floor
+    assert (len(big.train), len(big.validation), len(big.test)) == (65, 15, 20)
+
+
 def test_group_split_rejects_bad_fractions() -> None:
     with pytest.raises(ValueError):
         group_split(list("abcdef"), validation_fraction=0.5, test_fraction=0.5)
@@ -173,6 +220,57 @@ def test_control_labels_reject_bad_input() -> None:
         control_labels([], [], n_labels=2, seed=0)
 
 
+def _bag_of_words_sentences(n: int, vocab: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """``(texts, bag [n, vocab])``: random sentences over ``vocab`` word types and their
+    mean-pooled one-hot word vectors -- a representation that encodes lexical identity only."""
+    rng = np.random.default_rng(seed)
+    words = [rng.integers(0, vocab, size=int(rng.integers(4, 10))) for _ in range(n)]
+    bag = np.zeros((n, vocab), dtype=np.float32)
+    for i, w in enumerate(words):
+        np.add.at(bag[i], w, 1.0 / len(w))
+    return [" ".join(f"Word{k}" for k in w) + "." for w in words], bag
+
+
+def test_sentence_control_is_learnable_from_lexical_identity_and_not_from_the_label() -> None:
+    """Hewitt & Liang's control must be learnable by a probe that memorises word identity: on a
+    bag-of-words representation the sentence control scores far above chance (and the task,
+    independent of the words, at chance: selectivity exposes the probe), while on a
+    representation of the task label alone the control stays at chance. The old control (one
+    label per whole text) was at chance on both, by construction."""
+    texts, bag = _bag_of_words_sentences(400, vocab=40, seed=0)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=len(texts))
+    labelled = np.concatenate([3.0 * np.eye(2)[y], np.zeros((len(y), 14))], axis=1) + rng.normal(size=(len(y), 16))
+    split = group_split(texts, seed=0)
+    control = sentence_control_labels(texts, y, n_labels=2, seed=1)
+    assert np.bincount(control).tolist() == np.bincount(y).tolist()  # the task's label counts
+    on_bag = fit_probe(bag, control, split, 2)
+    assert on_bag.score >= 0.8, on_bag.score
+    assert fit_probe(bag, y, split, 2).score <= 0.65
+    on_label = fit_probe(labelled.astype(np.float32), control, split, 2)
+    assert fit_probe(labelled.astype(np.float32), y, split, 2).score >= 0.9 and on_label.score <= 0.65
+    whole_text = fit_probe(bag, control_labels([t.lower() for t in texts], y, 2, seed=1), split, 2)
+    assert whole_text.score <= 0.65  # the vacuous control this replaces
+
+
+def test_sentence_control_labels_depend_on_word_types_only() -> None:
+    texts, _ = _bag_of_words_sentences(300, vocab=30, seed=2)
+    y = np.repeat([0, 1, 2], [150, 100, 50])
+    c = sentence_control_labels(texts, y, n_labels=3, seed=4)
+    assert c.dtype == np.int64 and np.bincount(c, minlength=3).tolist() == [150, 100, 50]
+    # Only the label counts matter, not which text carries which label; case and punctuation
+    # do not make word types, and the same words in the same proportions share a control label.
+    assert np.array_equal(c, sentence_control_labels(texts, np.random.default_rng(0).permutation(y), 3, seed=4))
+    assert np.array_equal(c, sentence_control_labels([t.upper().replace(".", " !") for t in texts], y, 3, seed=4))
+    twice = sentence_control_labels(texts + [t + " " + t for t in texts], np.concatenate([y, y]), 3, seed=4)
+    assert np.array_equal(twice[:300], twice[300:])
+    assert not np.array_equal(c, sentence_control_labels(texts, y, 3, seed=5))
+    with pytest.raises(ValueError):
+        sentence_control_labels(["a"], [0, 1], n_labels=2, seed=0)
+    with pytest.raises(ValueError):
+        sentence_control_labels(["a", "b"], [0, 2], n_labels=2, seed=0)
+
+
 def test_control_heads_are_trees_with_one_behaviour_per_type() -> None:
     rng = np.random.default_rng(0)
     vocab = [f"w{i}" for i in range(30)]
@@ -212,6 +310,64 @@ def test_wilson_interval_matches_the_formula_and_edge_cases() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
     with pytest.raises(ValueError):
         wilson_interval(5, 4)
+
+
+def test_clustered_interval_reduces_to_wilson_for_independent_items() -> None:
+    assert clustered_interval(np.array([1] * 45 + [0] * 5), np.arange(50)) == wilson_interval(45, 50)
+    # Words right or wrong independently of their sentence: the design effect is about 1.
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(200), 8)
+    hit = rng.random(len(groups)) < 0.7
+    low, high = clustered_interval(hit, groups)
+    w = wilson_interval(int(hit.sum()), len(hit))
+    assert high - low == pytest.approx(w[1] - w[0], rel=0.1)
+    assert clustered_interval(np.array([], dtype=bool), np.array([])) == (0.0, 1.0)
+    assert clustered_interval(np.array([1, 0, 1]), np.array([4, 4, 4])) == (0.0, 1.0)  # one sentence
+    with pytest.raises(ValueError):
+        clustered_interval(np.array([1, 0]), np.array([0]))
+
+
+def test_clustered_interval_covers_whole_sentence_accuracy_at_the_nominal_rate() -> None:
+    """Each sentence is right or wrong as a whole with probability 0.5 (the truth): over many
+    draws the clustered interval covers 0.5 about 95% of the time; Wilson's over words, which
+    counts a sentence of 8 words as 8 trials, about half the time."""
+    covered = wilson_covered = 0
+    reps = 1000
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        sizes = rng.integers(3, 12, size=20)
+        hit = np.repeat(rng.random(20) < 0.5, sizes)
+        low, high = clustered_interval(hit, np.repeat(np.arange(20), sizes))
+        w = wilson_interval(int(hit.sum()), len(hit))
+        covered += low <= 0.5 <= high
+        wilson_covered += w[0] <= 0.5 <= w[1]
+    assert 0.93 <= covered / reps <= 0.99, covered / reps
+    assert wilson_covered / reps < 0.7
+
+
+def test_word_probe_interval_is_clustered_by_sentence() -> None:
+    """fit_probe end to end: all words of a sentence share its label and its (noise)
+    representation, so the probe's accuracy is 0.5 on fresh data whatever it learns. With the
+    words' sentences as groups, the interval is wider than Wilson's over words every time and
+    covers 0.5 at about the nominal rate; Wilson's misses it about half the time."""
+    covered = wilson_covered = 0
+    reps = 60
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        sizes = rng.integers(3, 12, size=80)
+        sentence = np.repeat(np.arange(80), sizes)
+        x = rng.normal(size=(80, 4))[sentence].astype(np.float32)
+        y = rng.integers(0, 2, size=80)[sentence]
+        s = group_split([str(i) for i in range(80)], seed=seed)
+        split = Split(items_of(s.train, sentence), items_of(s.validation, sentence), items_of(s.test, sentence))
+        fit = fit_probe(x, y, split, 2, regularization=[1.0], groups=sentence)
+        w = wilson_interval(round(fit.score * len(split.test)), len(split.test))
+        assert fit.score_low < w[0] and fit.score_high > w[1]
+        covered += fit.score_low <= 0.5 <= fit.score_high
+        wilson_covered += w[0] <= 0.5 <= w[1]
+    assert covered / reps >= 0.9 and wilson_covered / reps < 0.8, (covered, wilson_covered)
+    with pytest.raises(ValueError):
+        fit_probe(x, y, split, 2, groups=sentence[:-1])
 
 
 def test_majority_baseline() -> None:
@@ -469,6 +625,11 @@ def test_distance_probe_recovers_an_isometric_tree_embedding() -> None:
         feats.append((f + 0.02 * rng.normal(size=f.shape)).astype(np.float32))
     fit = fit_structural(feats, trees, split, "distance", rank=32, seed=0)
     assert fit.score >= 0.9 and fit.spearman > 0.8
+    # UUAS counts edges, which come in sentences: the interval is clustered by sentence, wider
+    # than Wilson's over the edges.
+    edges = sum(len(trees[i]) - 1 for i in split.test)
+    w = wilson_interval(round(fit.score * edges), edges)
+    assert fit.score_low < w[0] and fit.score_low <= fit.score <= fit.score_high
     assert fit.score > baseline_score([trees[i] for i in split.test], "distance") + 0.2
     assert fit.projection.shape == (32, d) and not fit.offset.any()
 

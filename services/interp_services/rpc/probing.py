@@ -55,6 +55,16 @@ _PAIRINGS = {pb.LAYER_PAIRING_UNSPECIFIED: None, pb.LAYER_PAIRING_MATCHED: "matc
 MAX_FEATURE_BYTES = 1_500_000_000
 """Pooled vectors (sentences and words x layers x d_model x 4 bytes) one analysis may hold."""
 MAX_REGULARIZATION_VALUES = 10
+MIN_SPLIT_GROUPS = 5
+"""Fewest groups (examples, unless the request groups them) each of the train, validation and test
+splits may hold, so a task needs at least 15. With fewer, a test score's interval spans most of
+[0, 1] (5 of 5 right: Wilson [0.57, 1]), the choice of C on validation is a coin toss, and the
+sentence-to-sentence spread that a token-level interval is estimated from rests on a handful of
+sentences."""
+MIN_EXAMPLES_PER_LABEL = 3
+"""Fewest examples a sentence-level label may have: fewer cannot reach all three splits, and one
+or two examples of a class are far more often a typo or an unfinished dataset than a class. (Token
+labels have no minimum: a treebank's rare tags are real; the split keeps each in training.)"""
 CAPTURE_BUDGET_BYTES = 64 << 20
 """Captures one batch may make at the model host before they are pooled (every layer's residual
 stream of every token); larger batches than an inline answer allows, since only the pooled
@@ -79,6 +89,19 @@ class _Task:
     level: str
     labels: list[str]
     examples: list[_Example]
+    index: int = 0  # in the request's tasks
+
+    def split(self, examples: Sequence[_Example], opts: dict[str, Any]) -> core.Split:
+        """Train / validation / test of ``examples`` by group, every label kept in training and
+        at least ``MIN_SPLIT_GROUPS`` groups in each split."""
+        labels = None
+        if self.level == "sentence":
+            labels = [[e.label] for e in examples]
+        elif self.level == "token":
+            labels = [e.word_labels for e in examples]
+        return core.group_split([e.group for e in examples], validation_fraction=opts["val"], test_fraction=opts["test"],
+                                seed=opts["seed"], field=f"tasks[{self.index}].examples", labels=labels,
+                                min_per_split=MIN_SPLIT_GROUPS)
 
 
 @dataclass
@@ -237,13 +260,16 @@ class ProbingServicer:
             for i, ex in enumerate(task.examples):
                 where = _where(t, i, ex.source)
                 examples.append(self._example(ex, level, labels, texts, where, i))
-            if len(examples) < 3:
-                raise invalid(Reason.PROBE_TOO_FEW_EXAMPLES, f"{f}.examples", f"task {task.name!r} has {len(examples)} examples; "
-                              "a train/validation/test split needs many more")
             if level in ("token", "sentence") and len(labels) < 2:
                 raise invalid(Reason.PROBE_LABELS_INVALID, f"{f}.examples", f"task {task.name!r} has a single class "
                               f"({next(iter(labels), '')!r}); a probe needs at least two")
-            out.append(_Task(task.name, level, list(labels), examples))
+            if level == "sentence":
+                counts = np.bincount([e.label for e in examples], minlength=len(labels))
+                rare = [f"{name!r} ({int(counts[k])})" for name, k in labels.items() if counts[k] < MIN_EXAMPLES_PER_LABEL]
+                if rare:
+                    raise invalid(Reason.PROBE_LABELS_INVALID, f"{f}.examples", f"task {task.name!r}: label(s) {', '.join(rare)} have "
+                                  f"fewer than {MIN_EXAMPLES_PER_LABEL} examples; give more, or fix the label if it is a typo")
+            out.append(_Task(task.name, level, list(labels), examples, t))
         return out
 
     @staticmethod
@@ -323,6 +349,10 @@ class ProbingServicer:
         info = self.models.get(request.model, tenant)
         layers = select_layers(request.layers, info, "layers")
         opts = self._options(request, info)
+        for task in tasks:
+            # Refuse a task too small to split before the model runs; it is split again, the same
+            # way, once the examples the model cannot take are known.
+            task.split(task.examples, opts)
         texts.check_size(len(layers), info.d_model)
         deliverer = Deliverer(request.delivery, self.policy, self.store, tenant, "probing/")
         n_fits = len(tasks) * len(layers)
@@ -354,7 +384,7 @@ class ProbingServicer:
             if protected is not None:
                 result.bias.CopyFrom(_bias(protected.name, tasks, kept, feats, bias_pairs, layers))
             result.fitting_seconds = time.monotonic() - started
-            result.findings.extend(_probe_findings(result))
+            result.findings.extend(_probe_findings(result, mdl=opts["mdl"]))
             return result
 
         yield from streamed(context, work, pb.ProbeRepresentationsResponse, "probe-representations")
@@ -476,33 +506,38 @@ def _probe_task(task: _Task, feats: _Features, texts: _Texts, layers: Sequence[i
     for e in task.examples:
         if e.text in feats.unusable and len(out.skipped) < 10:
             out.skipped.append(skipped_input(e.index, feats.unusable[e.text] + (f" ({e.source})" if e.source else ""), texts.texts[e.text]))
-    split = core.group_split([e.group for e in usable], validation_fraction=opts["val"], test_fraction=opts["test"], seed=opts["seed"],
-                             field=f"tasks[{task.name}]")
+    split = task.split(usable, opts)
     seed = opts["seed"]
     if task.level in ("depth", "distance"):
         return _probe_structural(task, usable, split, feats, texts, layers, opts, out, stopped, fitted), None
+    k = len(task.labels)
+    # The unit of independence is the split's group: a score's interval is clustered by it
+    # (words of a sentence, sentences of a template) and reduces to Wilson's for ungrouped texts.
+    group_id = {g: i for i, g in enumerate(dict.fromkeys(e.group for e in usable))}
     if task.level == "sentence":
         ids = [e.text for e in usable]
         y = np.array([e.label for e in usable])
-        types = [texts.texts[e.text].strip().lower() for e in usable]
+        groups = np.array([group_id[e.group] for e in usable])
         item_split = split
         layer_x = lambda layer: _layer_matrix(feats.sentence, ids, layer)  # noqa: E731
-        out.control_description = "each distinct text gets a label drawn from the label distribution (Hewitt & Liang 2019)"
+        control = core.sentence_control_labels([texts.texts[i] for i in ids], y.tolist(), k, seed + 1)
+        out.control_description = ("each word type gets a random weight; texts are cut at the quantiles of their words' mean weight "
+                                   "into bins the size of the task's classes (a control by word type, after Hewitt & Liang 2019)")
     else:
-        item_example = np.concatenate([np.full(e.n_words, k) for k, e in enumerate(usable)])
+        item_example = np.concatenate([np.full(e.n_words, j) for j, e in enumerate(usable)])
         y = np.concatenate([np.array(e.word_labels) for e in usable])
-        types = [w.lower() for e in usable for w in texts.words[e.text]]
+        groups = np.concatenate([np.full(e.n_words, group_id[e.group]) for e in usable])
         item_split = core.Split(core.items_of(split.train, item_example), core.items_of(split.validation, item_example),
                                 core.items_of(split.test, item_example))
         layer_x = lambda layer: np.ascontiguousarray(  # noqa: E731
             np.concatenate([feats.words[e.text][layer] for e in usable]), dtype=np.float32)
+        control = core.control_labels([w.lower() for e in usable for w in texts.words[e.text]], y.tolist(), k, seed + 1)
         out.control_description = "each word type gets one label drawn from the label distribution (Hewitt & Liang 2019)"
-    k = len(task.labels)
-    control = core.control_labels(types, y.tolist(), k, seed + 1)
     out.train_items, out.validation_items, out.test_items = len(item_split.train), len(item_split.validation), len(item_split.test)
     label, base = core.majority_baseline(y[item_split.train], y[item_split.test])
     out.baseline_score, out.baseline = base, f"always {task.labels[label]}"
-    kw = {"classifier": opts["classifier"], "regularization": opts["grid"], "seed": seed, "mlp_hidden": opts["hidden"], "stop": stopped}
+    kw = {"classifier": opts["classifier"], "regularization": opts["grid"], "seed": seed, "mlp_hidden": opts["hidden"], "stop": stopped,
+          "groups": groups}
     keep = _Fitted([], [], [], task.labels, y) if task.level == "sentence" and keep_for_bias else None
     directions = []
     for li, layer in enumerate(layers):
@@ -591,7 +626,8 @@ def _bias(protected: str, tasks: Sequence[_Task], kept: dict[str, _Fitted], feat
     return out
 
 
-def _probe_findings(r: pb.ProbeAnalysis) -> list[str]:
+def _probe_findings(r: pb.ProbeAnalysis, *, mdl: bool) -> list[str]:
+    """The analysis in sentences; ``mdl``: whether description lengths were asked for."""
     out = []
     for t in r.tasks:
         if not t.layers:
@@ -609,10 +645,14 @@ def _probe_findings(r: pb.ProbeAnalysis) -> list[str]:
         elif best.selectivity < 0.05:
             out.append(f"{t.name}: the control task is learned about as well, so the accuracy says more about the probe's capacity "
                        "than about the representation.")
-        mdl = [e for e in t.layers if e.task.mdl_bits > 0]
-        if mdl:
-            m = max(mdl, key=lambda e: e.task.compression)
+        coded = [e for e in t.layers if e.task.mdl_bits > 0]
+        if coded:
+            m = max(coded, key=lambda e: e.task.compression)
             out.append(f"{t.name}: MDL compression peaks at layer {m.layer} ({m.task.compression:.2f}x vs control {m.control.compression:.2f}x).")
+        elif mdl and t.level in (pb.PROBE_LEVEL_DEPTH, pb.PROBE_LEVEL_DISTANCE):
+            out.append(f"{t.name}: no MDL figure. The online code (Voita & Titov 2020) prices a probe's predicted probabilities of "
+                       "discrete labels; a structural probe regresses depths or distances, whose codelength would rest on a noise model "
+                       "and a discretisation chosen for the purpose, not on the probe. Read the control and the baseline instead.")
         if t.skipped_count:
             out.append(f"{t.name}: {t.skipped_count} example(s) skipped (see `skipped`).")
     if r.HasField("bias") and r.bias.alignments:

@@ -6,9 +6,9 @@ typically a layer's residual stream -- with labels, trees or an aligned second r
 Pure numpy / scikit-learn / scipy / torch on the CPU; no model, no store, no gRPC.
 
 A probing result is only as good as its controls, so every score here comes with one: held-out
-groups (:mod:`.split`), a Wilson interval, the majority baseline, a control task for selectivity
-(Hewitt & Liang 2019), the description length next to accuracy (Voita & Titov 2020), and the
-chain-tree baseline for structural probes.
+groups (:mod:`.split`), an interval (Wilson's, or clustered by sentence for words), the majority
+baseline, a control task for selectivity (Hewitt & Liang 2019), the description length next to
+accuracy (Voita & Titov 2020), and the chain-tree baseline for structural probes.
 
 Where things are
 ----------------
@@ -17,9 +17,11 @@ module         contents
 ============== ===============================================================================
 ``split``      ``Split``, ``group_split`` (train / validation / test by group), ``items_of``
 ``control``    control tasks: ``control_labels`` (a random label per word type),
+               ``sentence_control_labels`` (texts binned by random word-type weights),
                ``control_heads`` (random trees per word type); selectivity = task - control
 ``probe``      ``fit_probe`` (logistic or MLP probe, C chosen on validation, test accuracy with
-               a Wilson interval), ``ProbeFit``, ``majority_baseline``, ``wilson_interval``
+               a Wilson or sentence-clustered interval), ``ProbeFit``, ``majority_baseline``,
+               ``wilson_interval``, ``clustered_interval``
 ``mdl``        ``online_codelength`` (online code, Voita & Titov 2020), ``MdlResult``
 ``structural`` Hewitt & Manning's depth and distance probes: ``fit_structural``,
                ``StructuralFit``, ``check_tree``, ``tree_depths``, ``tree_distances``,
@@ -43,7 +45,7 @@ Example:
     (True, True)
 """
 
-from interp_services.core.probing.control import control_heads, control_labels
+from interp_services.core.probing.control import control_heads, control_labels, sentence_control_labels
 from interp_services.core.probing.directions import (
     CounterfactualEffect,
     cosine_matrix,
@@ -56,6 +58,7 @@ from interp_services.core.probing.probe import (
     CLASSIFIERS,
     DEFAULT_REGULARIZATION,
     ProbeFit,
+    clustered_interval,
     fit_probe,
     majority_baseline,
     wilson_interval,
@@ -85,6 +88,7 @@ __all__ = [
     "StructuralFit",
     "baseline_score",
     "check_tree",
+    "clustered_interval",
     "control_heads",
     "control_labels",
     "cosine_matrix",
@@ -100,6 +104,7 @@ __all__ = [
     "paired_cosine",
     "positions_to_pool",
     "rsa",
+    "sentence_control_labels",
     "tree_depths",
     "tree_distances",
     "wilson_interval",

@@ -5,9 +5,10 @@ off frozen representations ``[n_items, d_model]``. :func:`fit_probe` standardise
 with the training mean and standard deviation -- residual streams have a few dimensions hundreds
 of times larger than the rest, which would otherwise dominate both the L2 penalty and the solver's
 conditioning -- fits one probe per inverse L2 strength ``C``, keeps the one with the best
-validation accuracy and reports its test accuracy with a 95% Wilson interval. Compare it with
-:func:`majority_baseline` (always the most frequent training label) and with the same probe on a
-control task (:mod:`.control`).
+validation accuracy and reports its test accuracy with a 95% interval (Wilson's over independent
+items; for the words of sentences, :func:`clustered_interval`, which widens it by the design
+effect of the sentences). Compare it with :func:`majority_baseline` (always the most frequent
+training label) and with the same probe on a control task (:mod:`.control`).
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -41,6 +43,7 @@ __all__ = [
     "CLASSIFIERS",
     "DEFAULT_REGULARIZATION",
     "ProbeFit",
+    "clustered_interval",
     "fit_probe",
     "majority_baseline",
     "wilson_interval",
@@ -92,12 +95,81 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
         return 0.0, 1.0
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in [0, {n}], got {successes}")
-    p = successes / n
+    return _wilson(successes / n, float(n), z)
+
+
+def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson interval of a proportion ``p`` observed on ``n > 0`` (possibly effective, fractional) trials."""
     z2 = z * z
     denom = 1.0 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def clustered_interval(correct: np.ndarray, groups: np.ndarray, z: float = 1.96) -> tuple[float, float]:
+    """Interval of an accuracy whose items come in groups (the words of a sentence): Wilson's
+    interval on the design-effect-corrected sample size.
+
+    The words of one sentence are not independent trials -- a probe that misreads a sentence
+    tends to misread several of its words -- so :func:`wilson_interval` over words is too narrow.
+    Following the survey-sampling recipe of Korn & Graubard (1998, Survey Methodology 24(2)):
+
+    * the variance of the accuracy ``p = sum_g k_g / N`` (``k_g`` correct of ``n_g`` items in
+      group ``g``, ``G`` groups, ``N`` items) is the cluster-robust (linearisation) estimate
+      ``G / (G - 1) * sum_g (k_g - p n_g)^2 / N^2``;
+    * the design effect is its ratio to the binomial ``p (1 - p) / N``, floored at 1 (never
+      narrower than treating words as independent); the effective sample size is
+      ``N / design effect``;
+    * Wilson's interval is taken on that effective size, with Student's ``t`` quantile at
+      ``G - 1`` degrees of freedom in place of ``z``, since the variance is estimated from only
+      ``G`` groups.
+
+    At ``p = 0`` or ``p = 1`` the variance estimate is 0 and says nothing about the design
+    effect; the interval then counts every group as one trial (effective size ``G``, the design
+    effect of perfectly correlated groups), rather than every word. No randomness is involved:
+    the interval is a function of the per-group counts.
+
+    Args:
+        correct: ``[n]`` whether each test item was predicted right (bool or 0/1).
+        groups: ``[n]`` the group of each item (any hashable numpy values, e.g. sentence ids).
+        z: standard-normal quantile of the interval (1.96: 95%); converted to the same level of
+            ``t`` with ``G - 1`` degrees of freedom.
+
+    Returns:
+        ``(low, high)``; Wilson's interval when every group holds one item (independent items);
+        the uninformative ``(0.0, 1.0)`` for no items or a single group.
+
+    Example:
+        >>> correct = np.array([1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1])  # whole sentences right or wrong
+        >>> groups = np.repeat(np.arange(3), 4)
+        >>> low, high = clustered_interval(correct, groups)
+        >>> low < wilson_interval(8, 12)[0], high > wilson_interval(8, 12)[1]
+        (True, True)
+    """
+    c = np.asarray(correct, dtype=np.float64)
+    g = np.asarray(groups)
+    if c.shape != g.shape or c.ndim != 1:
+        raise ValueError(f"correct and groups must be [n] each, got {list(c.shape)} and {list(g.shape)}")
+    n = c.size
+    if n == 0:
+        return 0.0, 1.0
+    _, group_of = np.unique(g, return_inverse=True)
+    sizes = np.bincount(group_of).astype(np.float64)
+    hits = np.bincount(group_of, weights=c)
+    n_groups = len(sizes)
+    if n_groups == n:
+        return wilson_interval(int(round(hits.sum())), n, z)
+    if n_groups < 2:
+        return 0.0, 1.0
+    p = float(hits.sum()) / n
+    t = float(scipy.stats.t.ppf(scipy.stats.norm.cdf(z), n_groups - 1))
+    variance = n_groups / (n_groups - 1) * float(((hits - p * sizes) ** 2).sum()) / (n * n)
+    if 0.0 < p < 1.0 and variance > 0.0:
+        n_eff = min(float(n), p * (1.0 - p) / variance)
+    else:
+        n_eff = float(n_groups)
+    return _wilson(p, n_eff, t)
 
 
 def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> tuple[int, float]:
@@ -197,7 +269,8 @@ class ProbeFit:
 
     Attributes:
         score: accuracy on the test items.
-        score_low: lower end of the 95% Wilson interval of ``score``.
+        score_low: lower end of the 95% interval of ``score``: Wilson's over independent test
+            items, :func:`clustered_interval` over grouped ones.
         score_high: upper end of that interval.
         train_score: accuracy on the training items.
         validation_score: accuracy on the validation items at the chosen ``regularization``.
@@ -247,6 +320,7 @@ def fit_probe(
     seed: int = 0,
     mlp_hidden: int = 256,
     stop: Callable[[], bool] | None = None,
+    groups: np.ndarray | None = None,
 ) -> ProbeFit:
     """Fit a probe for each ``C``, keep the best on validation, score it on test.
 
@@ -269,14 +343,17 @@ def fit_probe(
         seed: seeds the MLP's initialisation (the logistic fit is deterministic); any int.
         mlp_hidden: hidden units of the MLP probe.
         stop: called before every fit; when it returns True the fit is abandoned.
+        groups: ``[n_items]`` the group of each item (for token-level tasks, the sentence or
+            split group of each word); the interval is then :func:`clustered_interval` over the
+            test items' groups. ``None``: items are independent, Wilson's interval.
 
     Returns:
-        :class:`ProbeFit` (test accuracy with its Wilson interval over the test items).
+        :class:`ProbeFit` (test accuracy with its interval over the test items).
 
     Raises:
         Cancelled: ``CANCELLED`` when ``stop()`` returned True.
-        ValueError: shapes disagree, a label or index is out of range, the training split is
-            empty, an unknown classifier, or no / a non-positive ``C``.
+        ValueError: shapes disagree (``groups`` included), a label or index is out of range, the
+            training split is empty, an unknown classifier, or no / a non-positive ``C``.
 
     Example:
         >>> x = np.array([[0.0], [1.0], [0.1], [0.9], [0.2], [0.8]], dtype=np.float32)
@@ -293,6 +370,8 @@ def fit_probe(
         raise ValueError(f"labels must be in [0, {n_labels})")
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
+    if groups is not None and np.shape(groups) != y.shape:
+        raise ValueError(f"groups must be [n] like y, got {list(np.shape(groups))}")
     strengths = sorted(float(c) for c in regularization)
     if not strengths or strengths[0] <= 0:
         raise ValueError(f"regularization must hold positive values, got {list(regularization)}")
@@ -330,8 +409,9 @@ def fit_probe(
     assert best is not None
     val_acc, c, chosen = best
 
-    correct = int(np.sum(chosen.predict(xs[test]) == y[test])) if test.size else 0
-    low, high = wilson_interval(correct, int(test.size))
+    hit = chosen.predict(xs[test]) == y[test] if test.size else np.zeros(0, dtype=bool)
+    correct = int(hit.sum())
+    low, high = wilson_interval(correct, int(test.size)) if groups is None else clustered_interval(hit, np.asarray(groups)[test])
     return ProbeFit(
         score=correct / test.size if test.size else 0.0,
         score_low=low,

@@ -38,7 +38,7 @@ import scipy.stats
 import torch
 
 from interp_services.core.errors import invalid
-from interp_services.core.probing.probe import _check_stop, wilson_interval
+from interp_services.core.probing.probe import _check_stop, clustered_interval
 from interp_services.core.probing.split import Split
 from interp_services.core.reasons import Reason
 
@@ -231,8 +231,9 @@ class StructuralFit:
 
     Attributes:
         score: on the test sentences, UUAS (distance) or root accuracy (depth).
-        score_low: lower end of the 95% Wilson interval of ``score``, over the test edges
-            (distance) or sentences (depth).
+        score_low: lower end of the 95% interval of ``score``: over the test edges clustered
+            by sentence (distance, :func:`~.probe.clustered_interval`) or Wilson's over the test
+            sentences (depth).
         score_high: upper end of that interval.
         train_score: the same metric on the training sentences.
         validation_score: the same metric on the validation sentences.
@@ -318,18 +319,19 @@ def _evaluate(data: _Sentences, idx: Sequence[int], proj: torch.Tensor, offset: 
     return (total / len(idx) if len(idx) else 0.0), preds
 
 
-def _hits(preds: Sequence[np.ndarray], heads_list: Sequence[Sequence[int]], kind: str) -> tuple[int, int]:
-    """``(correct, total)``: recovered gold edges (distance) or correct roots (depth)."""
-    correct = total = 0
+def _hits(preds: Sequence[np.ndarray], heads_list: Sequence[Sequence[int]], kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per sentence ``(correct [m], total [m])``: recovered gold edges (distance) or correct roots (depth)."""
+    correct: list[int] = []
+    total: list[int] = []
     for pred, heads in zip(preds, heads_list, strict=True):
         if kind == "depth":
-            correct += int(heads[int(np.argmin(pred))] == 0)
-            total += 1
+            correct.append(int(heads[int(np.argmin(pred))] == 0))
+            total.append(1)
         else:
             gold = _gold_edges(heads)
-            correct += len(gold & _mst_edges(pred))
-            total += len(gold)
-    return correct, total
+            correct.append(len(gold & _mst_edges(pred)))
+            total.append(len(gold))
+    return np.asarray(correct, dtype=np.int64), np.asarray(total, dtype=np.int64)
 
 
 def _rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -480,15 +482,19 @@ def fit_structural(
                 break
     proj_best, offset_best = best
 
-    def score(idx: list[int]) -> tuple[int, int, list[np.ndarray]]:
+    def score(idx: list[int]) -> tuple[int, int, list[np.ndarray], np.ndarray, np.ndarray]:
         _, preds = _evaluate(data, idx, proj_best, offset_best)
         correct, total = _hits(preds, [heads[i] for i in idx], kind)
-        return correct, total, preds
+        return int(correct.sum()), int(total.sum()), preds, correct, total
 
-    c_tr, n_tr, _ = score(train)
-    c_va, n_va, _ = score(validation)
-    c_te, n_te, test_preds = score(test)
-    low, high = wilson_interval(c_te, n_te)
+    c_tr, n_tr, *_ = score(train)
+    c_va, n_va, *_ = score(validation)
+    c_te, n_te, test_preds, per_correct, per_total = score(test)
+    # The edges of one sentence are not independent trials: cluster the interval by sentence
+    # (for depth, one root per sentence, this is Wilson's interval).
+    sentence = np.repeat(np.arange(len(per_total)), per_total)
+    edge_hit = np.concatenate([np.zeros(0, dtype=bool)] + [np.arange(t) < c for c, t in zip(per_correct, per_total, strict=True)])
+    low, high = clustered_interval(edge_hit, sentence)
     return StructuralFit(
         score=c_te / n_te if n_te else 0.0,
         score_low=low,

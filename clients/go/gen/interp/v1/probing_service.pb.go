@@ -847,9 +847,10 @@ type ProbeScore struct {
 
 	// Test score: accuracy (token, sentence), root accuracy (depth) or UUAS (distance).
 	Score float64 `protobuf:"fixed64,1,opt,name=score,proto3" json:"score,omitempty"`
-	// Lower end of the 95% Wilson interval of `score`.
+	// Lower end of the 95% interval of `score` (Wilson's; for words and tree edges, clustered by
+	// sentence).
 	ScoreLow float64 `protobuf:"fixed64,2,opt,name=score_low,json=scoreLow,proto3" json:"score_low,omitempty"`
-	// Upper end of the 95% Wilson interval of `score`.
+	// Upper end of the 95% interval of `score`.
 	ScoreHigh float64 `protobuf:"fixed64,3,opt,name=score_high,json=scoreHigh,proto3" json:"score_high,omitempty"`
 	// Score on the training split.
 	TrainScore float64 `protobuf:"fixed64,4,opt,name=train_score,json=trainScore,proto3" json:"train_score,omitempty"`

@@ -344,14 +344,15 @@ export type ProbeScore = Message<"interp.v1.ProbeScore"> & {
   score: number;
 
   /**
-   * Lower end of the 95% Wilson interval of `score`.
+   * Lower end of the 95% interval of `score` (Wilson's; for words and tree edges, clustered by
+   * sentence).
    *
    * @generated from field: double score_low = 2;
    */
   scoreLow: number;
 
   /**
-   * Upper end of the 95% Wilson interval of `score`.
+   * Upper end of the 95% interval of `score`.
    *
    * @generated from field: double score_high = 3;
    */
