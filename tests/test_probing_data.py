@@ -721,6 +721,21 @@ def test_levels_table():
     assert [level_name(v) for v in (0, 1, 2, 3, 4)] == ["unspecified", "token", "sentence", "depth", "distance"]
 
 
+def test_the_packaged_suite_is_the_example_file_and_found_by_name(tmp_path, monkeypatch):
+    """probe-linguistic's ``--probe-dataset linguistic_probing_suite.json`` works from any
+    directory: the packaged copy, byte for byte the example file; a file of that name in the
+    working directory still wins."""
+    from interpretability.probing_commands import BUILTIN_SUITE, _suite_path
+
+    root = Path(__file__).resolve().parents[1]
+    assert BUILTIN_SUITE.read_bytes() == (root / "examples" / "probing" / "linguistic_probing_suite.json").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert _suite_path("linguistic_probing_suite.json") == str(BUILTIN_SUITE)
+    assert _suite_path("other.json") == "other.json"
+    (tmp_path / "linguistic_probing_suite.json").write_text("[]")
+    assert _suite_path("linguistic_probing_suite.json") == "linguistic_probing_suite.json"
+
+
 def test_the_packaged_concept_set_is_the_example_file():
     """probe-concepts' built-in data (inside the client package) is examples/probing/concepts.json."""
     from interpretability.probing_commands import BUILTIN_CONCEPTS

@@ -1348,10 +1348,11 @@ def main(argv: list[str] | None = None) -> None:
     for path in write_all(args.out):
         print(path)
     if Path(args.out).resolve() == HERE.resolve():
-        # probe-concepts' built-in data is this file, shipped inside the client package.
+        # probe-concepts' built-in data and probe-linguistic's shipped suite, inside the client package.
         PACKAGED_CONCEPTS.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(HERE / CONCEPTS_FILE, PACKAGED_CONCEPTS)
-        print(PACKAGED_CONCEPTS)
+        for name, packaged in ((CONCEPTS_FILE, PACKAGED_CONCEPTS), (SUITE_FILE, PACKAGED_CONCEPTS.with_name(SUITE_FILE))):
+            shutil.copyfile(HERE / name, packaged)
+            print(packaged)
 
 
 if __name__ == "__main__":

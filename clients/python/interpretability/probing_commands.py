@@ -26,6 +26,9 @@ from interpretability.results import message_to_dict
 BUILTIN_CONCEPTS = Path(__file__).parent / "data" / "probing_concepts.json"
 """Template-generated gender, profession and emotion sentences with counterfactual pairs
 (provenance beside it)."""
+BUILTIN_SUITE = Path(__file__).parent / "data" / "linguistic_probing_suite.json"
+"""The part-of-speech, dependency-tree and sentiment suite of examples/probing (provenance there),
+used when ``--probe-dataset`` names it and no such file exists here."""
 METRICS = ("cosine", "cka", "rsa")
 
 
@@ -106,9 +109,16 @@ def _directions(client: Client, result: pb.ProbeAnalysis) -> dict[str, np.ndarra
     return out
 
 
+def _suite_path(path: str) -> str:
+    """``path``, or the packaged suite when ``path`` is its bare file name and no such file exists."""
+    if not Path(path).exists() and path == BUILTIN_SUITE.name:
+        return str(BUILTIN_SUITE)
+    return path
+
+
 def cmd_probe_linguistic(args: argparse.Namespace) -> int:
     tasks = _names(args.probe_tasks)
-    ds = _load(args.probe_dataset, "--probe-dataset", tasks)
+    ds = _load(_suite_path(args.probe_dataset), "--probe-dataset", tasks)
     return _probe(args, ds, None, _cli().parse_indices(args.layers, "layers"), f"Linguistic probes \u2014 {args.model_name}")
 
 
@@ -204,7 +214,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("probe-linguistic", parents=[common], help="per-layer linguistic probes with control tasks and MDL (HTML + JSON)")
     probe_flags(p)
     p.add_argument("--probe-tasks", default="", help='task names from the dataset, e.g. "pos_tagging,parsing,sentiment" (default: all)')
-    p.add_argument("--probe-dataset", required=True, help="suite .json, .jsonl, .csv or .conllu (e.g. examples/probing/linguistic_probing_suite.json)")
+    p.add_argument("--probe-dataset", required=True, help="suite .json, .jsonl, .csv or .conllu; linguistic_probing_suite.json (the shipped part-of-speech, "
+                        "parsing and sentiment suite) works from any directory")
     p.add_argument("--layers", default="all", help='"all", "6,8,10" or "0-3"')
     p.add_argument("--output", default="linguistic_probe_results", help="output directory, or a .json / .html file")
     p.set_defaults(func=cmd_probe_linguistic)
