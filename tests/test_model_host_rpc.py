@@ -57,15 +57,19 @@ def _reference_gradients(smollm, ids: list[int], correct: int, incorrect: int, l
     return float(metric.detach()), grads
 
 
-@pytest.mark.parametrize("steered", [False, True], ids=["clean", "with a steering intervention"])
-def test_gradients_through_grpc_equal_autograd(client, smollm, steered):
+@pytest.mark.parametrize("steered, delivery", [
+    (False, tpb.RESULT_DELIVERY_INLINE), (True, tpb.RESULT_DELIVERY_INLINE), (False, tpb.RESULT_DELIVERY_OBJECT_STORE),
+], ids=["clean", "with a steering intervention", "through the store"])
+def test_gradients_through_grpc_equal_autograd(client, smollm, steered, delivery):
     ids = _ids(smollm, IOI)
     mary, john = _ids(smollm, " Mary")[0], _ids(smollm, " John")[0]
     layers = [0, 7, 29]
     sites = ["hook_embed"] + [f"blocks.{layer}.hook_resid_pre" for layer in layers]
     ivs = [steering("blocks.3.hook_resid_post", np.full(576, 0.25, dtype=np.float32), positions=[4])] if steered else []
     out = client.run(MODEL, tokens=[ids], metric=logit_difference(mary, john), gradients=sites, interventions=ivs,
-                     delivery=tpb.RESULT_DELIVERY_INLINE)
+                     delivery=delivery)
+    kind = "object" if delivery == tpb.RESULT_DELIVERY_OBJECT_STORE else "raw"
+    assert all(g.tensor.WhichOneof("data") == kind for g in out.gradients)
     value, grads = _reference_gradients(smollm, ids, mary, john, layers, (3, 4, 0.25) if steered else None)
     assert out.metric_values[0] == pytest.approx(value, abs=1e-4)
     assert [g.hook_site for g in out.gradients] == sites
