@@ -401,9 +401,28 @@ def test_metrics_are_exported_with_codes(fleet, client):
     assert lines and float(lines[0].rsplit(" ", 1)[1]) >= 1
 
 
+def _metric_total(text: str, name: str) -> float:
+    """The sum of one metric's series in a Prometheus text page."""
+    return sum(float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(name + "{") or x.startswith(name + " "))
+
+
 def test_sixteen_concurrent_clients_through_ray_each_get_their_own_answer(fleet, smollm):
-    """Cross-request batching inside the Ray replica: every response belongs to its request."""
+    """Cross-request batching inside the Ray replica: every response belongs to its request, and
+    requests were in fact merged (the model host's batch histogram counts more requests than
+    passes)."""
+    import time
+    import urllib.request
+
     assert own_answers_under_load(fleet.endpoint, DEV_KEY, smollm) == []
+    deadline = time.monotonic() + 90  # Ray exports every few seconds
+    while True:
+        text = urllib.request.urlopen(fleet.metrics_url, timeout=10).read().decode()
+        requests = _metric_total(text, "ray_interp_model_host_batch_requests_sum")
+        passes = _metric_total(text, "ray_interp_model_host_batch_requests_count")
+        if passes and requests > passes:
+            break
+        assert time.monotonic() < deadline, f"no merged pass: {requests} requests in {passes} passes"
+        time.sleep(3)
 
 
 def test_generate_streams_through_ray(client):
