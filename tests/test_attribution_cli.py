@@ -9,6 +9,7 @@ against the in-process fleet (``local_fleet``) with the packaged smollm2-135m.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -502,3 +503,27 @@ def test_feature_attribution_next_token_detailed(local_fleet, tmp_path):
             assert f["deletion_auc"] is not None and f["random_deletion_auc"] is not None
         assert [(a["first"], a["second"]) for a in sample["agreement"]] == [("saliency", "feature_ablation")]
         assert sample["request"]["task_type"] == "next-token"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forced", [None, "positive"], ids=["labels from the csv", "--prediction-class"])
+def test_feature_attribution_of_a_classifier_over_the_example_csv(local_fleet, tmp_path, forced):
+    """The seed's headline command: the sentiment classifier over examples/attribution/test_samples.csv,
+    each sample attributed to its own label (or to --prediction-class for all), and integrated
+    gradients' scores add up to the class score's change (completeness)."""
+    rows = list(csv.DictReader((EXAMPLES / "test_samples.csv").open()))[:4]
+    out = tmp_path / "attributions.json"
+    extra = ["--prediction-class", forced] if forced else []
+    r = run_cli(local_fleet.endpoint, "feature-attribution", "--model-name", "minilm-sentiment", "--task-type", "classification",
+                "--input-samples", str(EXAMPLES / "test_samples.csv"), "--attribution-methods", "ig", "--depth", "basic",
+                "--limit", "4", *extra, "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert [d["text"] for d in data] == [row["text"] for row in rows]
+    for d, row in zip(data, rows, strict=True):
+        want = forced or row["label"]
+        assert d["request"]["target"]["class_target"]["label"] == want
+        assert want in d["target"], d["target"]
+        (ig,) = d["methods"]
+        assert ig["method"] == "integrated_gradients" and ig["has_delta"]
+        assert abs(ig["delta"]) <= 0.01 * abs(sum(ig["scores"])) + 1e-6
