@@ -95,7 +95,10 @@ const SENTENCES: [string, string][] = [
   ["A doctor visited the small village.", "person"], ["Our neighbour painted his fence.", "person"],
   ["The fox hid under the bush.", "animal"], ["The farmer fixed the broken gate.", "person"],
   ["A cow grazed near the river.", "animal"], ["The pilot landed the plane safely.", "person"],
+  ["The cat chased a small mouse.", "animal"], ["A nurse helped the old man.", "person"],
+  ["The sheep slept in the barn.", "animal"], ["The baker sold fresh bread.", "person"],
 ];
+// A probing task needs at least 5 sentences in each of its train, validation and test splits.
 
 /** `call` rejects with an InterpError of `code` and `reason` whose violations name `field`. */
 async function rejects(call: () => Promise<unknown>, code: string, reason: string, field?: string): Promise<InterpError> {
