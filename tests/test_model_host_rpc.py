@@ -129,11 +129,24 @@ def test_generate_with_steering_and_capture_and_stop(client, smollm):
     assert stopped.finish_reason == mpb.FINISH_REASON_STOP_STRING and first_word not in stopped.text
 
 
-def test_closing_a_generation_early_leaves_the_host_usable(client):
-    stream = client.generate(MODEL, "Once upon a time", max_new_tokens=64, ignore_eos=True)
+def test_closing_a_generation_early_stops_it_and_leaves_the_host_usable(client, monkeypatch):
+    """Closing the stream cancels the call: the model host takes no more steps (counted at the
+    core's step function) long before the 256 asked for, and answers the next request."""
+    import importlib
+    import time
+
+    gen = importlib.import_module("interp_services.core.generate")  # the module, not the function core exports
+    steps = []
+    step = gen._Stepper.step
+    monkeypatch.setattr(gen._Stepper, "step", lambda self, ids: (steps.append(time.monotonic()), step(self, ids))[1])
+    stream = client.generate(MODEL, "Once upon a time", max_new_tokens=256, ignore_eos=True)
     first = next(stream)
     assert first.WhichOneof("event") == "token"
     stream.close()  # cancels the call
+    time.sleep(2.0)
+    taken = len(steps)
+    time.sleep(2.0)
+    assert len(steps) == taken < 64, f"{taken} steps before the cancellation took effect; {len(steps)} after"
     assert client.run(MODEL, ["Once upon a time"], top_k=1).sequences[0].top_next_tokens
 
 
