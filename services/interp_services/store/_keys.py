@@ -37,6 +37,12 @@ def validate_tenant(tenant: str) -> None:
         )
 
 
+def is_key(name: str) -> bool:
+    """Whether ``name`` has the shape of a key :func:`new_key` makes (``{tenant}/...safetensors``,
+    no ``..`` or empty segments): what a reference may name, and what a sweep may remove."""
+    return len(name) <= MAX_KEY_LENGTH and _KEY_RE.fullmatch(name) is not None and name.endswith(KEY_SUFFIX)
+
+
 def new_key(tenant: str, prefix: str) -> str:
     """A fresh key ``{tenant}/{prefix}{uuid4hex}.safetensors`` after validating both parts."""
     validate_tenant(tenant)
@@ -79,7 +85,7 @@ def check_ref(tenant: str, ref: StoredRef, bucket: str) -> None:
             "bucket",
             f"reference names bucket {ref.bucket!r} but this store serves {bucket!r}",
         )
-    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.fullmatch(key) or not key.endswith(KEY_SUFFIX):
+    if not is_key(key):
         raise invalid(
             Reason.OBJECT_KEY_INVALID,
             "key",

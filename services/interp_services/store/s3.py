@@ -63,7 +63,7 @@ from interp_services.core.errors import (
 )
 from interp_services.core.reasons import Reason
 
-from ._keys import KEY_SUFFIX, TENANT_RE, check_ref, new_key, validate_tenant, verify_bytes
+from ._keys import check_ref, is_key, new_key, validate_tenant, verify_bytes
 from .base import StoredRef
 from .safetensors_codec import decode_tensor, encode_tensor, sha256_hex
 
@@ -159,12 +159,6 @@ def merge_lifecycle(existing: bytes | None, ours: Sequence[Rule]) -> bytes | Non
     for rule in ours:
         rule.toxml(root)
     return ET.tostring(root) if len(root) else None
-
-
-def _is_tensor_key(name: str) -> bool:
-    """Whether an object name has the shape of this store's keys (``{tenant}/...safetensors``)."""
-    tenant, sep, rest = name.partition("/")
-    return bool(sep) and TENANT_RE.fullmatch(tenant) is not None and rest.endswith(KEY_SUFFIX)
 
 
 class S3TensorStore:
@@ -461,7 +455,7 @@ class S3TensorStore:
         cutoff, removed = time.time() - self.ttl_s, 0
         try:
             for obj in self._client.list_objects(bucket_name=self.bucket, recursive=True):
-                if not _is_tensor_key(obj.object_name):
+                if not is_key(obj.object_name):
                     continue
                 if obj.last_modified is not None and obj.last_modified.timestamp() < cutoff:
                     self._client.remove_object(bucket_name=self.bucket, object_name=obj.object_name)
