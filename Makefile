@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TS_STAMP := clients/typescript/node_modules/.installed
 
-.PHONY: install test test-fast demo serve protos lint bench browser sdk-tools classifier clean
+.PHONY: install test test-fast mutations demo serve protos lint bench browser sdk-tools classifier clean
 
 install: $(STAMP) $(TS_STAMP)
 
@@ -42,6 +42,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not fleet"
+
+# Break each promised behaviour on purpose (in a clone of the last commit) and check a test fails.
+mutations: install
+	$(PY) scripts/mutation_check.py
 
 demo: install
 	PY=$(PY) bash deploy/demo.sh
