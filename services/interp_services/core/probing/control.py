@@ -71,6 +71,18 @@ def _uniform(seed: int, tag: str, word_type: str) -> float:
     return (int.from_bytes(digest, "big") >> 11) / float(1 << 53)
 
 
+def _checked_labels(items: Sequence[object], name: str, labels: Sequence[int], n_labels: int) -> np.ndarray:
+    """``labels`` as ``int64``, one per item of ``items`` (called ``name``), each in ``[0, n_labels)``."""
+    y = np.asarray(labels, dtype=np.int64)
+    if len(items) != len(y):
+        raise ValueError(f"{name} has {len(items)} entries but labels has {len(y)}")
+    if len(y) == 0:
+        raise ValueError("control labels need at least one item")
+    if n_labels < 1 or y.min() < 0 or y.max() >= n_labels:
+        raise ValueError(f"labels must be in [0, {n_labels})")
+    return y
+
+
 def control_labels(types: Sequence[str], labels: Sequence[int], n_labels: int, seed: int) -> np.ndarray:
     """One random label per distinct type, drawn from the empirical distribution of ``labels``.
 
@@ -94,13 +106,7 @@ def control_labels(types: Sequence[str], labels: Sequence[int], n_labels: int, s
         >>> bool(c[0] == c[2])
         True
     """
-    y = np.asarray(labels, dtype=np.int64)
-    if len(types) != len(y):
-        raise ValueError(f"types has {len(types)} entries but labels has {len(y)}")
-    if len(y) == 0:
-        raise ValueError("control labels need at least one item")
-    if n_labels < 1 or y.min() < 0 or y.max() >= n_labels:
-        raise ValueError(f"labels must be in [0, {n_labels})")
+    y = _checked_labels(types, "types", labels, n_labels)
     # Inverse-CDF sampling with a per-type uniform: the label of a type depends on the type, the
     # seed and the label distribution only, not on which other types happen to be present.
     cdf = np.cumsum(np.bincount(y, minlength=n_labels)) / len(y)
@@ -148,13 +154,7 @@ def sentence_control_labels(texts: Sequence[str], labels: Sequence[int], n_label
         >>> sorted(c.tolist())  # the task's label counts, assigned by word types
         [0, 0, 1, 1]
     """
-    y = np.asarray(labels, dtype=np.int64)
-    if len(texts) != len(y):
-        raise ValueError(f"texts has {len(texts)} entries but labels has {len(y)}")
-    if len(y) == 0:
-        raise ValueError("control labels need at least one item")
-    if n_labels < 1 or y.min() < 0 or y.max() >= n_labels:
-        raise ValueError(f"labels must be in [0, {n_labels})")
+    y = _checked_labels(texts, "texts", labels, n_labels)
     weight: dict[str, float] = {}
     scores = np.zeros(len(y))
     for i, text in enumerate(texts):
